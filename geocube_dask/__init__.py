@@ -1,0 +1,39 @@
+"""geocube_dask: a catalogue of raster images and lazy dask cubes over them."""
+
+from .entities import (
+    Container,
+    Dataset,
+    DatasetStatus,
+    DFormat,
+    Grid,
+    Instance,
+    Layout,
+    Palette,
+    PalettePoint,
+    Record,
+    Variable,
+)
+from .errors import (
+    AlreadyExists,
+    CatalogConnectionError,
+    DependencyError,
+    GeocubeError,
+    IncompatibleDataset,
+    InvalidArgument,
+    InvalidDFormat,
+    InvalidGeometry,
+    InvalidName,
+    NotFound,
+    SchemaVersionError,
+    SourceReadError,
+    UnreadableFile,
+)
+from .geocube import Geocube, connect
+
+__all__ = [
+    "AlreadyExists", "CatalogConnectionError", "Container", "DFormat", "Dataset", "DatasetStatus",
+    "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
+    "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
+    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",
+    "Variable", "connect",
+]

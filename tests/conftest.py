@@ -1,0 +1,93 @@
+"""Shared fixtures: catalogue backends (SQLite file and a real PostGIS database).
+
+PostGIS comes from ``scripts/setup-postgis.sh`` (``scripts/test.sh`` runs it and exports
+``GEOCUBE_TEST_POSTGIS_URL``). Each pytest-xdist worker clones its own database from the
+``geocube_template`` database; every test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+POSTGIS_URL = os.environ.get("GEOCUBE_TEST_POSTGIS_URL")
+REQUIRE_POSTGIS = os.environ.get("GEOCUBE_REQUIRE_POSTGIS") == "1"
+BACKENDS = ["sqlite", "postgis"]
+
+
+def _admin_url(url: str, database: str) -> sa.URL:
+    return sa.make_url(url).set(database=database)
+
+
+def create_postgis_database(name: str) -> str:
+    """(Re)create database ``name`` from the PostGIS template and return its URL."""
+    assert POSTGIS_URL is not None
+    admin = sa.create_engine(_admin_url(POSTGIS_URL, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE geocube_template'))
+    admin.dispose()
+    return _admin_url(POSTGIS_URL, name).render_as_string(hide_password=False)
+
+
+def drop_postgis_database(name: str) -> None:
+    assert POSTGIS_URL is not None
+    admin = sa.create_engine(_admin_url(POSTGIS_URL, "postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _need_postgis() -> None:
+    if POSTGIS_URL is None:
+        if REQUIRE_POSTGIS:
+            pytest.fail("GEOCUBE_REQUIRE_POSTGIS=1 but GEOCUBE_TEST_POSTGIS_URL is not set")
+        pytest.skip("PostGIS not configured: run ./scripts/test.sh (sets GEOCUBE_TEST_POSTGIS_URL)")
+
+
+@pytest.fixture(scope="session")
+def postgis_worker_url(worker_id: str) -> Iterator[str]:
+    """A PostGIS database private to this pytest-xdist worker."""
+    _need_postgis()
+    name = f"geocube_test_{worker_id}"
+    url = create_postgis_database(name)
+    yield url
+    drop_postgis_database(name)
+
+
+def _truncate_all(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = conn.execute(
+            sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')"
+            )
+        ).scalars().all()
+        if tables:
+            names = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def catalog_url(request: pytest.FixtureRequest, tmp_path) -> str:
+    """URL of an empty catalogue database, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    url = request.getfixturevalue("postgis_worker_url")
+    _truncate_all(url)
+    return url
+
+
+@pytest.fixture
+def gc(catalog_url: str):
+    """A connected, empty catalogue (SQLite and PostGIS)."""
+    import geocube_dask as gd
+
+    cube = gd.connect(catalog_url)
+    yield cube
+    cube.close()
