@@ -11,7 +11,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..entities import DFormat, Variable
+from datetime import datetime
+from typing import Any
+
+from ..entities import DFormat, Instance, Record, Variable
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """Fields of a record to create (or reuse, if identical) while indexing a file.
+
+    With ``aoi=None`` the record's AOI is the file's footprint in EPSG:4326.
+    """
+
+    name: str
+    datetime: datetime | str
+    tags: dict[str, str] | None = None
+    aoi: Any = None  # shapely geometry in EPSG:4326, or None
+
+
+@dataclass(frozen=True)
+class IndexRequest:
+    """One file (or subdir) to index as a dataset of ``record`` for ``instance``."""
+
+    uri: str
+    record: Record | str | NewRecord  # a Record, a record id, or a record to create from the file
+    instance: Instance | str  # an Instance or an instance id
+    bands: tuple[int, ...] | None = None  # 1-based; default: 1..number of variable bands
+    dformat: DFormat | tuple[Any, ...] | None = None  # internal dformat; default from the file
+    real_min: float | None = None
+    real_max: float | None = None
+    exponent: float = 1.0
+    subdir: str = ""
 
 
 @dataclass(frozen=True)
