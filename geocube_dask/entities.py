@@ -101,6 +101,10 @@ class DFormat:
     max: float
 
     def __post_init__(self) -> None:
+        for name in ("nodata", "min", "max"):
+            value = getattr(self, name)
+            if isinstance(value, int | np.integer | np.floating) and not isinstance(value, bool):
+                object.__setattr__(self, name, float(value))
         if self.dtype not in DTYPES:
             raise InvalidDFormat(f"unknown dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}")
         lo, hi = dtype_range(self.dtype)

@@ -1,16 +1,204 @@
-"""The user-facing handle: the catalogue plus cube and timeseries requests over it."""
+"""The user-facing handle: the catalogue plus cube, plan and timeseries requests over it.
+
+Data flows one way: the catalogue answers which datasets a request touches, ``graph.plan`` turns
+them into a :class:`CubePlan` (pure metadata), ``graph.cube`` turns the plan into a lazy cube.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
+
+import xarray as xr
 
 from .catalog.catalog import Catalog
+from .entities import Instance, Record, Variable
+from .errors import InvalidArgument
+from .graph.cube import cube_from_plan
+from .graph.grid import GridSpec, crs_string, make_grid, transform_polygon
+from .graph.plan import CubePlan, PlanRecord, Source, build_plan
+from .graph.timeseries import check_geometry, native_grid_for, point_grid, point_series, polygon_series
+from .storage import gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
+# the grid outline in lon/lat is densified, not exact: widen the catalogue search a little; the
+# planner then keeps only sources whose footprint really touches the grid
+SEARCH_BUFFER_DEG = 1e-4
 
 
 class Geocube(Catalog):
     """A catalogue connection that also answers cube, plan and timeseries requests."""
+
+    def _resolve_instances(self, instance: Any) -> tuple[list[Instance], Variable]:
+        items = list(instance) if isinstance(instance, list | tuple) else [instance]
+        if not items:
+            raise InvalidArgument("give at least one instance")
+        instances = [i if isinstance(i, Instance) else self.get_instance(i) for i in items]
+        variable_ids = {i.variable_id for i in instances}
+        if len(variable_ids) > 1:
+            raise InvalidArgument(
+                "the instances of one cube must belong to the same variable: request each variable separately"
+            )
+        return instances, self.get_variable(instances[0].variable_id)
+
+    def _plan_rows(
+        self,
+        instances: list[Instance],
+        records: Sequence[Record | str] | None,
+        tags: dict[str, str | None] | None,
+        time: tuple[Any, Any] | None,
+        area: Any,
+    ) -> list[tuple[PlanRecord, Source]]:
+        if records is not None:
+            records = [r.id if isinstance(r, Record) else str(r) for r in records]
+        rows = self.find_datasets(instances, records=records, tags=tags, time=time, aoi=area)
+        return [(PlanRecord(rec.id, rec.name, rec.datetime), source_of(rec, ds)) for rec, ds in rows]
+
+    def get_cube_plan(
+        self,
+        instance: Instance | str | Sequence[Instance | str],
+        *,
+        records: Sequence[Record | str] | None = None,
+        tags: dict[str, str | None] | None = None,
+        time: tuple[Any, Any] | None = None,
+        groups: Sequence[Sequence[Record | str]] | None = None,
+        crs: Any = None,
+        resolution: float | Sequence[float] | None = None,
+        bounds: Sequence[float] | None = None,
+        transform: Any = None,
+        shape: tuple[int, int] | None = None,
+        aoi: Any = None,
+        aoi_crs: Any = "EPSG:4326",
+        like: Any = None,
+        resampling: str | None = None,
+        group_by: None | str | Callable[[PlanRecord], Hashable] = None,
+        chunks: int | Sequence[int] | None = 1024,
+        on_error: str = "raise",
+    ) -> CubePlan:
+        """Resolve a cube request to a :class:`CubePlan` (metadata only; see :meth:`get_cube`)."""
+        instances, variable = self._resolve_instances(instance)
+        grid = make_grid(crs, resolution, bounds, transform=transform, shape=shape, aoi=aoi, aoi_crs=aoi_crs,
+                         like=like)
+        group_ids: list[list[str]] | None = None
+        if groups is not None:
+            if records is not None:
+                raise InvalidArgument("give records= or groups=, not both")
+            group_ids = [[r.id if isinstance(r, Record) else str(r) for r in g] for g in groups]
+            records = [r for g in group_ids for r in g]
+        rows = self._plan_rows(instances, records, tags, time, search_area(grid))
+        return self._plan(grid, instances, variable, rows, resampling, group_by, group_ids, chunks, on_error)
+
+    def _plan(
+        self,
+        grid: GridSpec,
+        instances: list[Instance],
+        variable: Variable,
+        rows: list[tuple[PlanRecord, Source]],
+        resampling: str | None,
+        group_by: None | str | Callable[[PlanRecord], Hashable],
+        groups: list[list[str]] | None,
+        chunks: int | Sequence[int] | None,
+        on_error: str,
+    ) -> CubePlan:
+        return build_plan(
+            grid,
+            variable=variable.name,
+            instances=[i.name for i in instances],
+            bands=variable.bands,
+            dformat=variable.dformat,
+            resampling=resampling or variable.resampling,
+            rows=rows,
+            group_by=group_by,
+            groups=groups,
+            chunks=chunks,
+            gdal_env=gdal_env(),
+            on_error=on_error,
+        )
+
+    def get_cube(self, instance: Instance | str | Sequence[Instance | str], **request: Any) -> xr.DataArray:
+        """A lazy cube ``(time, band, y, x)`` of ``instance`` over an output grid.
+
+        Records by ``records=`` (ids or Records), or ``tags=`` and ``time=(start, end)``, or explicit
+        ``groups=[[…], …]``; grid by ``crs`` + ``resolution`` + ``bounds``/``aoi``, or ``crs`` +
+        ``transform`` + ``shape``, or ``like=`` another cube. ``resampling`` defaults to the
+        variable's; ``group_by="day"`` (or a callable) mosaics records into one image; ``chunks``
+        sets the spatial chunk size. Nothing is read until the result is computed.
+        """
+        return cube_from_plan(self.get_cube_plan(instance, **request))
+
+    def get_timeseries(
+        self,
+        instance: Instance | str | Sequence[Instance | str],
+        *,
+        point: tuple[float, float] | None = None,
+        geometry: Any = None,
+        crs: Any = "EPSG:4326",
+        time: tuple[Any, Any] | None = None,
+        records: Sequence[Record | str] | None = None,
+        tags: dict[str, str | None] | None = None,
+        reduce: str | None = "mean",
+        resampling: str | None = None,
+        group_by: None | str | Callable[[PlanRecord], Hashable] = None,
+        grid_crs: Any = None,
+        resolution: float | Sequence[float] | None = None,
+        on_error: str = "raise",
+    ) -> xr.DataArray:
+        """A lazy timeseries at ``point`` → ``(time, band)``, or over ``geometry`` → ``(time, band)``
+        reduced with ``reduce`` (or ``(time, band, pixel)`` with ``reduce=None``).
+
+        ``point``/``geometry`` are in ``crs`` (default lon/lat). Only the windows under them are read,
+        one task per image. A point takes the value of the source pixel containing it (with
+        ``resampling`` other than ``near``, the value interpolated at the point). A polygon is sampled
+        on ``grid_crs``/``resolution`` if given, else on the pixel grid of the first source found.
+        """
+        if (point is None) == (geometry is None):
+            raise InvalidArgument("give point=(x, y) or geometry=polygon (exactly one)")
+        instances, variable = self._resolve_instances(instance)
+        if point is not None:
+            grid = point_grid(point, crs)
+            rows = self._plan_rows(instances, records, tags, time, search_area(grid))
+            plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1, on_error)
+            return point_series(cube_from_plan(plan))
+        geom = check_geometry(geometry)
+        area = transform_polygon(geom, crs_string(crs), "EPSG:4326").buffer(SEARCH_BUFFER_DEG)
+        rows = self._plan_rows(instances, records, tags, time, area)
+        if grid_crs is not None or resolution is not None:
+            if grid_crs is None or resolution is None:
+                raise InvalidArgument("give grid_crs= and resolution= together (or neither: native grid)")
+            grid = make_grid(grid_crs, resolution, aoi=geom, aoi_crs=crs)
+        elif rows:
+            first = rows[0][1]
+            grid = make_grid(**native_grid_for(geom, crs, first.crs, first.transform))
+        else:
+            grid = make_grid(crs, 1.0, aoi=geom, aoi_crs=crs)
+        plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1024, on_error)
+        return polygon_series(cube_from_plan(plan), geom, crs, reduce)
+
+
+def search_area(grid: GridSpec) -> Any:
+    """The grid's outline in EPSG:4326, slightly widened, for the catalogue's spatial filter."""
+    return grid.footprint("EPSG:4326").buffer(SEARCH_BUFFER_DEG)
+
+
+def source_of(record: Record, ds: Any) -> Source:
+    """The plan's view of a catalogue dataset."""
+    return Source(
+        uri=ds.uri,
+        subdir=ds.subdir,
+        bands=tuple(ds.bands),
+        dformat=ds.dformat,
+        real_min=ds.real_min,
+        real_max=ds.real_max,
+        exponent=ds.exponent,
+        crs=ds.crs,
+        transform=tuple(ds.transform),
+        width=ds.width,
+        height=ds.height,
+        overviews=tuple(tuple(o) for o in ds.overviews),
+        dataset_id=ds.id,
+        record_id=record.id,
+    )
 
 
 def default_url() -> str:

@@ -1,0 +1,240 @@
+"""Computing one output chunk (one image × all bands × one spatial tile): read, resample, map, paint.
+
+Sources are painted in order; a later valid pixel overwrites an earlier one; nodata never
+overwrites; pixels no source covers keep the variable's nodata. Per source:
+
+* aligned grids (same CRS and pixel size, integer offset — e.g. a 10 m tile's ×2 overview under a
+  20 m output) are read directly, no resampling;
+* otherwise the exact source coordinates of the chunk's pixel centres are computed once per
+  (source grid, chunk) and cached for the other dates of the same tile; ``near`` is then a gather,
+  other methods go through :class:`~geocube_dask.graph.kernels.Resampler`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..entities import DFormat
+from .grid import GridSpec
+from .mapping import Mapping, cast, valid_mask
+from .plan import Source
+from .read import forget_source, gdal_settings, open_source, read_error, read_window
+from .warp import LevelGrid, chunk_coords
+
+# nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
+# The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does.
+NEAREST_EPS = 1e-10
+# methods for which an aligned read at scale 1 is exactly the identity
+IDENTITY_WHEN_ALIGNED = {"near", "bilinear", "cubic", "lanczos", "average", "mode", "max", "min", "med", "q1", "q3"}
+CACHE_BYTES = 512 * 2**20
+
+
+@dataclass(frozen=True)
+class ChunkContext:
+    """What every chunk task of one cube shares."""
+
+    grid: GridSpec
+    dformat: DFormat
+    nbands: int
+    resampling: str
+    env: tuple[tuple[str, str], ...]
+    on_error: str
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """One source as a chunk task reads it: the plan's source plus its read geometry."""
+
+    source: Source
+    level: LevelGrid
+    scale: tuple[float, float]
+    align: tuple[int, int] | None
+    mapping: Mapping
+
+    @property
+    def direct(self) -> bool:
+        """Whether the source is read without resampling."""
+        return self.align is not None
+
+
+class _GatherCache:
+    """A byte-bounded LRU of per-(chunk, source grid) resampling set-ups, shared by a process's threads."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.items: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self.lock:
+            item = self.items.get(key)
+            if item is None:
+                return None
+            self.items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: tuple[Any, ...], value: Any, nbytes: int) -> None:
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = (value, nbytes)
+            self.bytes += nbytes
+            while self.bytes > self.max_bytes and len(self.items) > 1:
+                _, (_, n) = self.items.popitem(last=False)
+                self.bytes -= n
+
+
+_cache = _GatherCache(CACHE_BYTES)
+
+
+@dataclass(frozen=True)
+class _Gather:
+    """Nearest-neighbour set-up: source window and flat indices of the chunk's pixels in it."""
+
+    window: tuple[int, int, int, int]  # row0, col0, height, width in the level grid
+    index: np.ndarray  # flat index into the window, per output pixel (h*w,)
+    inside: np.ndarray | None  # bool (h*w,) where the point falls in the source; None = all
+
+
+@dataclass(frozen=True)
+class _Kernel:
+    window: tuple[int, int, int, int]
+    resampler: Any  # kernels.Resampler
+
+
+def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: int) -> _Gather | _Kernel | None:
+    lg = sr.level
+    method = ctx.resampling
+    key = (ctx.grid, row0, col0, h, w, lg, method, sr.scale)
+    found = _cache.get(key)
+    if found is not None:
+        return found if found != "empty" else None
+    sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg)
+    setup = _gather_setup(sx, sy, lg) if method == "near" else _kernel_setup(sx, sy, lg, method, sr.scale)
+    if setup is None:
+        _cache.put(key, "empty", 64)
+        return None
+    nbytes = (setup.index.nbytes + (setup.inside.nbytes if setup.inside is not None else 0)
+              if isinstance(setup, _Gather) else 40 * h * w)
+    _cache.put(key, setup, nbytes)
+    return setup
+
+
+def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | None:
+    with np.errstate(invalid="ignore"):
+        fx = np.floor(sx + NEAREST_EPS)
+        fy = np.floor(sy + NEAREST_EPS)
+        inside = (fx >= 0) & (fx < lg.width) & (fy >= 0) & (fy < lg.height)
+    if not inside.any():
+        return None
+    ix = np.where(inside, fx, 0).astype(np.int64)
+    iy = np.where(inside, fy, 0).astype(np.int64)
+    c0, c1 = int(ix[inside].min()), int(ix[inside].max()) + 1
+    r0, r1 = int(iy[inside].min()), int(iy[inside].max()) + 1
+    ww = c1 - c0
+    index = ((iy - r0) * ww + (ix - c0)).ravel()
+    index[~inside.ravel()] = 0
+    all_in = bool(inside.all())
+    return _Gather((r0, c0, r1 - r0, ww), index.astype(np.intp), None if all_in else inside.ravel())
+
+
+def _kernel_setup(
+    sx: np.ndarray, sy: np.ndarray, lg: LevelGrid, method: str, scale: tuple[float, float]
+) -> _Kernel | None:
+    from .kernels import Resampler, kernel_margin
+
+    mx, my = kernel_margin(method, scale[0], scale[1])
+    finite = np.isfinite(sx) & np.isfinite(sy)
+    if not finite.any():
+        return None
+    fx = np.floor(sx[finite])
+    fy = np.floor(sy[finite])
+    c0 = max(0, int(fx.min()) - mx)
+    c1 = min(lg.width, int(fx.max()) + mx + 1)
+    r0 = max(0, int(fy.min()) - my)
+    r1 = min(lg.height, int(fy.max()) + my + 1)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    res = Resampler(np.ascontiguousarray(sx - c0), np.ascontiguousarray(sy - r0), method,
+                    scale[0], scale[1], (r1 - r0, c1 - c0))
+    return _Kernel((r0, c0, r1 - r0, c1 - c0), res)
+
+
+def compute_chunk(
+    ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...]
+) -> np.ndarray:
+    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w)."""
+    dtype = np.dtype(ctx.dformat.dtype)
+    nodata = ctx.dformat.nodata
+    out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
+    env = dict(ctx.env)
+    with gdal_settings(env):
+        for sr in reads:
+            try:
+                _paint_source(ctx, sr, out, row0, col0, h, w)
+            except Exception as exc:
+                forget_source(sr.source.uri)
+                if ctx.on_error == "nodata":
+                    continue
+                raise read_error(sr.source.uri, exc) from exc
+    return out[None]
+
+
+def _paint_source(ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int, col0: int, h: int, w: int) -> None:
+    src = sr.source
+    ds = open_source(src.uri, src.subdir, sr.level.level, ctx.env)
+    if sr.align is not None and ctx.resampling in IDENTITY_WHEN_ALIGNED:
+        dr, dc = sr.align
+        got = read_window(ds, src.bands, row0 + dr, col0 + dc, h, w)
+        if got is None:
+            return
+        data, (ro, co) = got
+        region = out[:, ro:ro + data.shape[1], co:co + data.shape[2]]
+        _paint(region, data, valid_mask(data, src.dformat.nodata), sr.mapping, ctx.dformat)
+        return
+    setup = _setup(ctx, sr, row0, col0, h, w)
+    if setup is None:
+        return
+    r0, c0, hh, ww = setup.window
+    got = read_window(ds, src.bands, r0, c0, hh, ww)
+    if got is None:
+        return
+    data, (ro, co) = got
+    if data.shape[1:] != (hh, ww):  # cannot happen: windows are clipped to the level grid
+        raise RuntimeError(f"short read {data.shape} for window {setup.window} of {src.uri}")
+    valid = valid_mask(data, src.dformat.nodata)
+    if isinstance(setup, _Gather):
+        flat = data.reshape(data.shape[0], -1)
+        values = np.take(flat, setup.index, axis=1).reshape(data.shape[0], h, w)
+        ok = None
+        if valid is not None:
+            ok = np.take(valid.reshape(valid.shape[0], -1), setup.index, axis=1).reshape(valid.shape[0], h, w)
+        if setup.inside is not None:
+            inside = setup.inside.reshape(1, h, w)
+            ok = inside if ok is None else (ok & inside)
+        _paint(out, values, ok, sr.mapping, ctx.dformat)
+        return
+    values, ok = setup.resampler(data, valid)
+    _paint(out, values, ok, sr.mapping, ctx.dformat)
+
+
+def _paint(
+    out: np.ndarray, values: np.ndarray, valid: np.ndarray | None, mapping: Mapping, dformat: DFormat
+) -> None:
+    """Map, cast and paint ``values`` over ``out`` where ``valid`` (broadcastable; None = all)."""
+    if mapping.is_identity and values.dtype == out.dtype:
+        converted = values
+    else:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            converted = cast(mapping.apply(values), dformat.dtype)
+    if valid is None:
+        out[...] = converted
+    else:
+        np.copyto(out, converted, where=np.broadcast_to(valid, out.shape))
+

@@ -1,0 +1,103 @@
+"""Reading source windows: GDAL settings per task, a per-thread cache of open datasets, clipped reads.
+
+The GDAL settings captured when the graph was built travel with every task and are applied around
+its reads, so a worker on another machine reads exactly as the client would. Open datasets are
+kept per thread (a rasterio dataset must not be shared between threads) in a small LRU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import rasterio
+from rasterio.io import DatasetReader
+from rasterio.windows import Window
+
+from ..errors import SourceReadError
+from ..storage import to_gdal_path
+
+MAX_OPEN_PER_THREAD = 64
+
+_local = threading.local()
+
+
+def _handles() -> OrderedDict[tuple[object, ...], DatasetReader]:
+    cache = getattr(_local, "handles", None)
+    if cache is None:
+        cache = _local.handles = OrderedDict()
+    return cache
+
+
+def clear_handle_cache() -> None:
+    """Close every dataset this thread keeps open."""
+    cache = _handles()
+    while cache:
+        _, ds = cache.popitem()
+        with contextlib.suppress(Exception):
+            ds.close()
+
+
+@contextlib.contextmanager
+def gdal_settings(env: Mapping[str, str]) -> Iterator[None]:
+    """Apply captured GDAL configuration options for the duration of a task."""
+    if not env:
+        yield
+        return
+    with rasterio.Env(**env):
+        yield
+
+
+def open_source(uri: str, subdir: str, overview_level: int, env_key: tuple[object, ...]) -> DatasetReader:
+    """Open (or reuse this thread's open) dataset; ``overview_level`` -1 is full resolution."""
+    key = (uri, subdir, overview_level, env_key)
+    cache = _handles()
+    ds = cache.get(key)
+    if ds is not None and not ds.closed:
+        cache.move_to_end(key)
+        return ds
+    path = to_gdal_path(uri, subdir) if subdir else to_gdal_path(uri)
+    kwargs = {} if overview_level < 0 else {"overview_level": overview_level}
+    ds = rasterio.open(path, **kwargs)
+    cache[key] = ds
+    while len(cache) > MAX_OPEN_PER_THREAD:
+        _, old = cache.popitem(last=False)
+        with contextlib.suppress(Exception):
+            old.close()
+    return ds
+
+
+def forget_source(uri: str) -> None:
+    """Drop this thread's cached handles of ``uri`` (after a read failure, reopen next time)."""
+    cache = _handles()
+    for key in [k for k in cache if k[0] == uri]:
+        ds = cache.pop(key)
+        with contextlib.suppress(Exception):
+            ds.close()
+
+
+def read_window(
+    ds: DatasetReader, bands: tuple[int, ...], row0: int, col0: int, height: int, width: int
+) -> tuple[np.ndarray, tuple[int, int]] | None:
+    """Read ``bands`` over a window clipped to the dataset.
+
+    Returns the array (bands, h, w) of the clipped window and its (row, col) offset relative to the
+    requested window's origin, or ``None`` when the window misses the dataset entirely.
+    """
+    r0, c0 = max(row0, 0), max(col0, 0)
+    r1, c1 = min(row0 + height, ds.height), min(col0 + width, ds.width)
+    if r1 <= r0 or c1 <= c0:
+        return None
+    data = ds.read(indexes=list(bands), window=Window(c0, r0, c1 - c0, r1 - r0))
+    return data, (r0 - row0, c0 - col0)
+
+
+def read_error(uri: str, exc: BaseException) -> SourceReadError:
+    """The error raised when a source cannot be read at compute time (names the uri)."""
+    return SourceReadError(
+        f"cannot read source {uri!r}: {exc}. Check that the file exists and is readable from this "
+        "worker (credentials, network), or compute with on_error='nodata' to leave it out"
+    )

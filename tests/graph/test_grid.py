@@ -1,0 +1,88 @@
+import math
+
+import pytest
+from affine import Affine
+from shapely.geometry import box
+
+from geocube_dask.errors import InvalidArgument
+from geocube_dask.graph.grid import GridSpec, crs_string, make_grid, snap_bounds, transform_polygon
+
+
+def test_snap_bounds_outwards_to_resolution_multiples():
+    aff, w, h = snap_bounds((603001, 4993007, 611999, 4998995), 20)
+    assert aff == Affine(20, 0, 603000, 0, -20, 4999000)
+    assert (w, h) == (450, 300)
+
+
+def test_snap_keeps_bounds_already_on_the_grid():
+    aff, w, h = snap_bounds((600000, 4990000, 600100, 4990040), (10, 20))
+    assert aff == Affine(10, 0, 600000, 0, -20, 4990040)
+    assert (w, h) == (10, 2)
+
+
+def test_grid_from_bounds_contains_the_bounds():
+    g = make_grid("EPSG:32631", 30, (500010, 4000015, 500500, 4000300))
+    xmin, ymin, xmax, ymax = g.bounds
+    assert xmin <= 500010 and ymin <= 4000015 and xmax >= 500500 and ymax >= 4000300
+    assert xmin % 30 == 0 and ymax % 30 == 0
+    assert g.crs == "EPSG:32631"
+
+
+def test_grid_from_transform_and_shape_is_kept_as_given():
+    g = make_grid("EPSG:2154", transform=Affine(5, 0, 700003.5, 0, -5, 6600001.25), shape=(7, 9))
+    assert g.transform == (5, 0, 700003.5, 0, -5, 6600001.25)
+    assert (g.height, g.width) == (7, 9)
+    assert g.xs()[0] == pytest.approx(700006.0) and g.ys()[0] == pytest.approx(6599998.75)
+
+
+def test_grid_from_aoi_in_another_crs():
+    aoi = box(2.0, 45.0, 2.1, 45.05)
+    g = make_grid("EPSG:32631", 100, aoi=aoi)
+    poly = transform_polygon(aoi, "EPSG:4326", "EPSG:32631")
+    assert g.polygon().contains(poly)
+    assert g.polygon().area < poly.buffer(250).area
+
+
+def test_grid_like_an_existing_cube():
+    import numpy as np
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    da = xr.DataArray(np.zeros((3, 4)), dims=("y", "x"), coords={"y": [25.0, 15.0, 5.0], "x": [5.0, 15, 25, 35]})
+    da = da.rio.write_crs("EPSG:3857")
+    g = make_grid(like=da)
+    assert (g.width, g.height) == (4, 3)
+    assert g.transform[:3] == (10, 0, 0) and g.transform[3:] == (0, -10, 30)
+
+
+def test_crs_string_prefers_epsg_codes():
+    assert crs_string(4326) == "EPSG:4326"
+    assert crs_string("+proj=utm +zone=31 +datum=WGS84 +units=m +no_defs") == "EPSG:32631"
+    custom = "+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m +no_defs"
+    assert crs_string(custom).startswith(("PROJCS", "PROJCRS", "EPSG:3035"))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"crs": "EPSG:999999", "resolution": 10, "bounds": (0, 0, 10, 10)},
+        {"crs": "EPSG:32631", "resolution": -10, "bounds": (0, 0, 10, 10)},
+        {"crs": "EPSG:32631", "resolution": 0, "bounds": (0, 0, 10, 10)},
+        {"crs": "EPSG:32631", "resolution": 10, "bounds": (10, 0, 0, 10)},
+        {"crs": "EPSG:32631", "resolution": 10, "bounds": (0, 0, math.inf, 10)},
+        {"crs": "EPSG:32631", "resolution": 10},
+        {"crs": "EPSG:32631", "transform": Affine(10, 0, 0, 0, -10, 0)},
+        {"crs": "EPSG:32631", "transform": Affine(10, 0, 0, 0, -10, 0), "shape": (0, 5)},
+        {"crs": None, "resolution": 10, "bounds": (0, 0, 10, 10)},
+        {"crs": "EPSG:32631", "resolution": 0.001, "bounds": (0, 0, 1e6, 1e6)},
+    ],
+)
+def test_bad_grid_requests_say_what_to_do(kwargs):
+    with pytest.raises(InvalidArgument) as err:
+        make_grid(**kwargs)
+    assert len(str(err.value)) > 20
+
+
+def test_gridspec_json_round_trip():
+    g = GridSpec("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 10, 20)
+    assert GridSpec.from_json(g.to_json()) == g

@@ -1,0 +1,90 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from geocube_dask.entities import DFormat
+from geocube_dask.errors import InvalidArgument
+from geocube_dask.graph.grid import GridSpec
+from geocube_dask.graph.plan import CubePlan, PlanRecord, Source, build_plan, is_secret_key
+
+GRID = GridSpec("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 100, 100)
+FMT = DFormat("uint16", 0.0, 0.0, 10000.0)
+
+
+def src(x0: float, rid: str, crs: str = "EPSG:32631", ds: int = 1, y0: float = 5000000.0) -> Source:
+    return Source(
+        uri=f"/data/{rid}_{ds}.tif", subdir="", bands=(1, 2), dformat=FMT, real_min=0.0, real_max=1.0,
+        exponent=1.0, crs=crs, transform=(10.0, 0.0, x0, 0.0, -10.0, y0), width=100, height=100,
+        overviews=((50, 50), (25, 25)), dataset_id=ds, record_id=rid,
+    )
+
+
+def rec(rid: str, day: int, hour: int = 10) -> PlanRecord:
+    return PlanRecord(rid, f"name-{rid}", datetime(2024, 1, day, hour, tzinfo=UTC))
+
+
+def plan(rows, **kw) -> CubePlan:
+    return build_plan(GRID, variable="refl", instances=["master"], bands=["b", "n"], dformat=FMT,
+                      resampling="near", rows=rows, **kw)
+
+
+def test_one_image_per_record_in_time_order_and_far_sources_dropped():
+    rows = [
+        (rec("b", 2), src(600000, "b")),
+        (rec("a", 1), src(600500, "a")),
+        (rec("c", 3), src(900000, "c")),  # 300 km away: touches nothing
+    ]
+    p = plan(rows)
+    assert [im.record_ids for im in p.images] == [("a",), ("b",)]
+    assert p.images[0].time == datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+def test_group_by_day_mosaics_in_datetime_then_id_order():
+    rows = [
+        (rec("r2", 1, 11), src(600000, "r2", ds=3)),
+        (rec("r1", 1, 10), src(600000, "r1", ds=1)),
+        (rec("r1", 1, 10), src(600100, "r1", ds=2)),
+        (rec("r3", 2, 9), src(600000, "r3", ds=4)),
+    ]
+    p = plan(rows, group_by="day")
+    assert [im.record_ids for im in p.images] == [("r1", "r2"), ("r3",)]
+    assert [s.dataset_id for s in p.images[0].sources] == [1, 2, 3]
+    assert p.images[0].time == datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+def test_explicit_groups_and_callable_grouping():
+    rows = [(rec(r, d), src(600000, r)) for r, d in (("a", 1), ("b", 2), ("c", 3))]
+    p = plan(rows, groups=[["c", "a"], ["b"]])
+    assert [im.record_ids for im in p.images] == [("a", "c"), ("b",)]
+    p = plan(rows, group_by=lambda r: r.datetime.day >= 2)
+    assert [im.record_ids for im in p.images] == [("a",), ("b", "c")]
+    with pytest.raises(InvalidArgument):
+        plan(rows, group_by="week")
+    with pytest.raises(InvalidArgument):
+        plan(rows, group_by="day", groups=[["a"]])
+
+
+def test_json_round_trip_is_exact_and_hides_secrets():
+    rows = [(rec("a", 1), src(600000.123456789, "a")), (rec("b", 2), src(600000.1, "b", crs="EPSG:32631"))]
+    env = {"GDAL_HTTP_TIMEOUT": "30", "AWS_SECRET_ACCESS_KEY": "s3cr3t", "AWS_ACCESS_KEY_ID": "id"}
+    p = plan(rows, gdal_env=env, chunks=(256, 512))
+    p2 = CubePlan.from_json(p.to_json(include_secrets=True))
+    assert p2 == p
+    assert p2.token == p.token
+    public = CubePlan.from_json(p.to_json())
+    assert "AWS_SECRET_ACCESS_KEY" not in public.gdal_env and public.gdal_env["GDAL_HTTP_TIMEOUT"] == "30"
+    assert is_secret_key("AWS_ACCESS_KEY_ID")
+
+
+def test_nan_nodata_round_trips():
+    fmt = DFormat("float32", float("nan"), -1.0, 1.0)
+    p = build_plan(GRID, variable="ndvi", instances=["m"], bands=["ndvi"], dformat=fmt, resampling="bilinear",
+                   rows=[(rec("a", 1), src(600000, "a"))])
+    p2 = CubePlan.from_json(p.to_json())
+    assert p2.dformat.nodata_is_nan and p2.images == p.images
+
+
+@pytest.mark.parametrize("text", ["{}", "not json", '{"version": 99}', '{"version": 1, "grid": {}}'])
+def test_bad_plan_json(text):
+    with pytest.raises(InvalidArgument):
+        CubePlan.from_json(text)
