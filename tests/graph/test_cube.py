@@ -1,0 +1,212 @@
+"""The engine against the plain reference (tests/graph/reference.py), without any database."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+
+from geocube_dask.entities import DFormat
+from geocube_dask.errors import SourceReadError
+from geocube_dask.graph.cube import cube_from_plan
+from geocube_dask.graph.grid import make_grid
+
+from .conftest import centre_in, make_plan, ref_grid, ref_of, source_for
+from .reference import reference_image
+
+
+def grid_around(crs: str, res: float, half: float, shift=(0.0, 0.0)):
+    x, y = centre_in(crs)
+    x += shift[0]
+    y += shift[1]
+    return make_grid(crs, res, (x - half, y - half, x + half, y + half))
+
+
+def expected(images, grid, dformat, resampling, nbands=4):
+    return np.stack([
+        reference_image([ref_of(s) for s in srcs], ref_grid(grid), dformat.dtype, dformat.nodata, resampling, nbands)
+        for srcs in images
+    ])
+
+
+def compute(plan):
+    with dask.config.set(scheduler="threads"):
+        return cube_from_plan(plan).values
+
+
+FMT = DFormat("uint16", 0.0, 0.0, 10000.0)
+
+
+@pytest.mark.parametrize(
+    ("crs", "res", "half"),
+    [
+        ("EPSG:32631", 10.0, 1500.0),  # aligned with utm31: direct reads
+        ("EPSG:32631", 20.0, 1500.0),  # the ×2 overview is the grid: direct reads
+        ("EPSG:32631", 40.0, 1500.0),  # the ×4 overview
+        ("EPSG:32631", 15.0, 1500.0),  # full resolution, resampled
+        ("EPSG:32631", 7.0, 900.0),  # finer than the sources
+        ("EPSG:4326", 0.0002, 0.015),
+        ("EPSG:3857", 25.0, 2000.0),
+    ],
+)
+def test_nearest_mosaic_of_every_crs_matches_reference_exactly(scenes, crs, res, half):
+    names = ["utm31", "utm32", "l93", "wgs84", "utm31b"]
+    grid = grid_around(crs, res, half)
+    images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(names)]
+    images.append([source_for(scenes[n].path, dataset_id=10 + i) for i, n in enumerate(names)])  # one mosaic
+    plan = make_plan(images, grid, chunks=100)
+    got = compute(plan)
+    want = expected([list(im.sources) for im in plan.images], grid, FMT, "near")
+    assert got.shape == want.shape
+    assert got.dtype == np.uint16
+    mismatch = got != want
+    assert not mismatch.any(), f"{mismatch.sum()} pixels differ of {got.size}"
+    # something was painted, and nodata holes exist
+    assert (got != 0).mean() > 0.2 and (got == 0).any()
+
+
+def test_paint_order_later_valid_pixel_wins_and_nodata_never_overwrites(scenes):
+    grid = grid_around("EPSG:32631", 10.0, 1500.0)
+    a = source_for(scenes["utm31"].path, dataset_id=1)
+    b = source_for(scenes["utm31b"].path, dataset_id=2)
+    ab = compute(make_plan([[a, b]], grid))[0]
+    ba = compute(make_plan([[b, a]], grid))[0]
+    only_a = compute(make_plan([[a]], grid))[0]
+    only_b = compute(make_plan([[b]], grid))[0]
+    both = (only_a != 0) & (only_b != 0)
+    assert both.any() and (only_a[both] != only_b[both]).any()
+    assert np.array_equal(ab[both], only_b[both]) and np.array_equal(ba[both], only_a[both])
+    a_only = (only_a != 0) & (only_b == 0)
+    assert a_only.any() and np.array_equal(ab[a_only], only_a[a_only])  # b's nodata did not overwrite
+
+
+def test_band_subset_and_order(scenes):
+    grid = grid_around("EPSG:32631", 10.0, 800.0)
+    src = source_for(scenes["six"].path, bands=(5, 2, 6))
+    plan = make_plan([[src]], grid, bands=("e", "b", "f"))
+    got = compute(plan)
+    assert np.array_equal(got, expected([[src]], grid, FMT, "near", nbands=3))
+    cube = cube_from_plan(plan)
+    assert list(cube.band.values) == ["e", "b", "f"]
+
+
+def test_float_source_nan_nodata_to_float_variable(scenes):
+    fmt = DFormat("float32", math.nan, 0.0, 1.0)
+    src = source_for(scenes["float"].path, dformat=DFormat("float32", math.nan, 0.0, 1.0), real=(0.0, 1.0))
+    grid = grid_around("EPSG:32632", 12.0, 1200.0)
+    got = compute(make_plan([[src]], grid, dformat=fmt))
+    want = expected([[src]], grid, fmt, "near")
+    assert np.isnan(got).any() and (~np.isnan(got)).any()
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got[~np.isnan(got)], want[~np.isnan(want)])
+
+
+@pytest.mark.parametrize("exponent", [1.0, 0.5, 2.5])
+def test_mapping_with_exponent_into_int16(scenes, exponent):
+    # stored int16 -10000..10000 means -1..1; the variable stores -1..1 as int16 * 1000, nodata -32768
+    fmt = DFormat("int16", -32768.0, -1000.0, 1000.0)
+    src = source_for(scenes["ndvi"].path, bands=(1,), dformat=DFormat("int16", -10001.0, -10000.0, 10000.0),
+                     real=(-1000.0, 1000.0), exponent=exponent)
+    grid = grid_around("EPSG:32631", 10.0, 1000.0)
+    got = compute(make_plan([[src]], grid, dformat=fmt, bands=("ndvi",)))
+    want = expected([[src]], grid, fmt, "near", nbands=1)
+    assert np.array_equal(got, want)
+    assert (got == -32768).any() and (got > 500).any() and (got < -500).any()
+
+
+def test_values_above_the_range_saturate_in_a_narrow_dtype(scenes):
+    # reflectance 0..10000 mapped to 0..250 in uint8: clouds (> 10000) saturate at 255, never wrap
+    fmt = DFormat("uint8", 0.0, 0.0, 250.0)
+    src = source_for(scenes["utm31"].path, dformat=DFormat("uint16", 0.0, 0.0, 10000.0), real=(0.0, 250.0))
+    grid = grid_around("EPSG:32631", 20.0, 1500.0)
+    got = compute(make_plan([[src]], grid, dformat=fmt))
+    assert np.array_equal(got, expected([[src]], grid, fmt, "near"))
+    assert (got == 255).any()
+
+
+def test_request_touching_nothing_is_an_empty_cube(scenes):
+    grid = make_grid("EPSG:32631", 10, (100000, 100000, 101000, 101000))
+    plan = make_plan([[source_for(scenes["utm31"].path)]], grid)
+    assert plan.images == ()
+    cube = cube_from_plan(plan)
+    assert cube.shape == (0, 4, 100, 100)
+    assert cube.compute().shape == (0, 4, 100, 100)
+
+
+def test_partial_cover_leaves_nodata(scenes):
+    src = source_for(scenes["utm31"].path)
+    a = src.transform
+    # a grid half over the scene's east edge
+    east = a[2] + a[0] * src.width
+    grid = make_grid("EPSG:32631", 10, (east - 500, a[5] - 1000, east + 500, a[5] - 100))
+    got = compute(make_plan([[src]], grid))
+    assert (got[..., 50:] == 0).all() and (got[..., :50] != 0).any()
+
+
+def test_same_request_same_keys_and_graph_size_independent_of_files(scenes):
+    grid = grid_around("EPSG:32631", 10.0, 1500.0)
+    srcs = [source_for(scenes["utm31"].path, dataset_id=i) for i in range(40)]
+    p1 = make_plan([srcs], grid, chunks=100)
+    c1, c2 = cube_from_plan(p1), cube_from_plan(p1)
+    assert c1.data.name == c2.data.name
+    assert set(dict(c1.data.dask)) == set(dict(c2.data.dask))
+    p_one = make_plan([srcs[:1]], grid, chunks=100)
+    n_chunks = len(c1.data.dask.layers[c1.data.name])
+    assert n_chunks == len(cube_from_plan(p_one).data.dask.layers[cube_from_plan(p_one).data.name])
+
+
+def test_chunks_no_source_touches_read_nothing(scenes):
+    src = source_for(scenes["utm31"].path)
+    a = src.transform
+    east = a[2] + a[0] * src.width
+    grid = make_grid("EPSG:32631", 10, (east - 500, a[5] - 1000, east + 4500, a[5] - 100))
+    cube = cube_from_plan(make_plan([[src]], grid, chunks=100))
+    layer = dict(cube.data.dask.layers[cube.data.name])
+    readers = [v for v in layer.values() if isinstance(v, tuple) and getattr(v[0], "__name__", "") == "run_chunk_job"]
+    assert 0 < len(readers) < cube.data.npartitions
+
+
+def test_missing_source_is_a_clear_error_or_nodata(scenes, tmp_path):
+    import shutil
+
+    path = tmp_path / "gone.tif"
+    shutil.copy(scenes["utm31"].path, path)
+    src = source_for(str(path))
+    good = source_for(scenes["utm31b"].path)
+    grid = grid_around("EPSG:32631", 10.0, 1500.0)
+    plan = make_plan([[good, src]], grid)
+    path.unlink()
+    with pytest.raises(SourceReadError, match="gone.tif"):
+        compute(plan)
+    filled = compute(make_plan([[good, src]], grid, on_error="nodata"))
+    assert np.array_equal(filled, compute(make_plan([[good]], grid)))
+
+
+def test_corrupt_source_is_a_clear_error(scenes, tmp_path):
+    path = tmp_path / "cut.tif"
+    data = Path(scenes["utm31"].path).read_bytes()
+    path.write_bytes(data)
+    src = source_for(str(path))
+    path.write_bytes(data[: len(data) // 2])
+    grid = grid_around("EPSG:32631", 10.0, 1500.0)
+    with pytest.raises(SourceReadError, match="cut.tif"):
+        compute(make_plan([[src]], grid))
+
+
+def test_cube_coordinates_and_metadata(scenes):
+    grid = grid_around("EPSG:32631", 20.0, 1000.0)
+    plan = make_plan([[source_for(scenes["utm31"].path)], [source_for(scenes["utm32"].path)]], grid)
+    cube = cube_from_plan(plan)
+    assert cube.dims == ("time", "band", "y", "x")
+    assert cube.rio.crs.to_epsg() == 32631
+    assert tuple(cube.rio.transform())[:6] == grid.transform
+    assert cube.attrs["_FillValue"] == 0 and cube.rio.nodata == 0
+    assert cube.attrs["resampling"] == "near" and cube.attrs["variable"] == "refl"
+    assert list(cube.record_ids.values) == ["rec000", "rec001"]
+    assert list(cube.record_names.values) == ["record-0", "record-1"]
+    assert cube.x.values[0] == grid.transform[2] + 10 and cube.y.values[0] == grid.transform[5] - 10
+    assert str(cube.time.values[1])[:10] == "2024-01-02"
+    assert cube.dtype == np.uint16
