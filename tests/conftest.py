@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from servers import HttpServer, S3Server
 
 POSTGIS_URL = os.environ.get("GEOCUBE_TEST_POSTGIS_URL")
 REQUIRE_POSTGIS = os.environ.get("GEOCUBE_REQUIRE_POSTGIS") == "1"
@@ -91,3 +96,46 @@ def gc(catalog_url: str):
     cube = gd.connect(catalog_url)
     yield cube
     cube.close()
+
+
+# --- rasters and storage servers ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def scene_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One small COG per scene of ``rasters.SCENES`` (UTM 31N/32N, Lambert-93, lon/lat), read-only."""
+    from rasters import write_all_scenes
+
+    return write_all_scenes(tmp_path_factory.mktemp("scenes"))
+
+
+@pytest.fixture(scope="session")
+def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """A static HTTP server with byte-range support in a child process; unpacks as (base_url, directory).
+
+    GDAL caches what it learnt about a URL (size, blocks, a 404) for the life of the process: give each
+    test its own file names (e.g. under a uuid folder) rather than rewriting a served file.
+    """
+    from servers import http_server as serve
+
+    with serve(tmp_path_factory.mktemp("www")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """A local S3-compatible server (moto) in a child process: ``.endpoint``, ``.create_bucket``,
+    ``.upload(local, bucket, key)``, ``.gdal_env()``, ``.env()``. Same caching caveat as ``http_server``."""
+    from servers import s3_server as serve
+
+    with serve() as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point GDAL's /vsis3/ (and so ``s3://`` uris) at ``s3_server`` for one test, via environment variables."""
+    settings = s3_server.gdal_env()
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    return settings

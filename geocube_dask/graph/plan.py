@@ -20,6 +20,7 @@ from shapely.geometry import Polygon, box
 
 from ..entities import DFormat, check_resampling, utc_datetime
 from ..errors import InvalidArgument
+from ..storage import is_secret_key
 from .grid import GridSpec, transform_polygon
 
 PLAN_VERSION = 1
@@ -198,15 +199,6 @@ class CubePlan:
             if isinstance(exc, InvalidArgument):
                 raise
             raise InvalidArgument(f"not a valid cube plan ({exc!r}): pass the text of CubePlan.to_json()") from None
-
-
-SECRET_MARKERS = ("SECRET", "TOKEN", "PASSWORD", "SESSION", "CREDENTIAL", "ACCESS_KEY", "PRIVATE_KEY")
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether a GDAL/cloud setting name looks like a credential."""
-    upper = key.upper()
-    return any(m in upper for m in SECRET_MARKERS)
 
 
 def normalize_chunks(chunks: int | Sequence[int] | Mapping[str, int] | None) -> tuple[int, int]:

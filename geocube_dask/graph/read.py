@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import rasterio
@@ -18,7 +18,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from ..errors import SourceReadError
-from ..storage import to_gdal_path
+from ..storage import gdal_env_context, to_gdal_path
 
 MAX_OPEN_PER_THREAD = 64
 
@@ -41,14 +41,9 @@ def clear_handle_cache() -> None:
             ds.close()
 
 
-@contextlib.contextmanager
-def gdal_settings(env: Mapping[str, str]) -> Iterator[None]:
+def gdal_settings(env: Mapping[str, str]) -> contextlib.AbstractContextManager[None]:
     """Apply captured GDAL configuration options for the duration of a task."""
-    if not env:
-        yield
-        return
-    with rasterio.Env(**env):
-        yield
+    return gdal_env_context(env)
 
 
 def open_source(uri: str, subdir: str, overview_level: int, env_key: tuple[object, ...]) -> DatasetReader:

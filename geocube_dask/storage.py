@@ -1,0 +1,272 @@
+"""Where files live: URIs as the catalogue stores them, their GDAL names, GDAL settings, uploads.
+
+Every pixel and header is read through GDAL (rasterio), so a dataset's uri must turn into a name GDAL
+opens: local paths stay paths, ``http(s)://`` goes through ``/vsicurl/``, ``s3://`` through
+``/vsis3/``, ``gs://`` through ``/vsigs/`` and ``az://`` through ``/vsiaz/``. Access to object
+storage is configured the usual GDAL way, with environment variables or a ``rasterio.Env``
+(``AWS_S3_ENDPOINT``, ``AWS_HTTPS``, ``AWS_VIRTUAL_HOSTING``, ``AWS_ACCESS_KEY_ID``,
+``GDAL_DISABLE_READDIR_ON_OPEN``…). :func:`gdal_env` captures those settings so that a dask graph
+built here can re-apply them on workers elsewhere.
+
+Writing (consolidated files, their deletion) goes through fsspec, which knows the same schemes once its
+backend is installed (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``, ``adlfs`` for ``az://``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from .errors import InvalidArgument
+
+# uri scheme -> GDAL virtual file system prefix
+_VSI_PREFIXES = {
+    "http": "/vsicurl/",
+    "https": "/vsicurl/",
+    "s3": "/vsis3/",
+    "gs": "/vsigs/",
+    "gcs": "/vsigs/",
+    "az": "/vsiaz/",
+    "azure": "/vsiaz/",
+}
+
+# Name prefixes of the settings that decide how GDAL reaches and decodes files.
+ENV_PREFIXES = (
+    "GDAL_", "CPL_", "VSI_", "AWS_", "GS_", "GOOGLE_", "AZURE_", "OSS_", "SWIFT_", "WEBHDFS_", "GTIFF_",
+)
+
+# Settings that describe this machine rather than how to read (install paths, certificate bundles):
+# shipping them to a worker with another file system would break it.
+_LOCAL_ONLY = frozenset({"GDAL_DATA", "GDAL_DRIVER_PATH", "GDAL_PYTHON_DRIVER_PATH", "CPL_TMPDIR"})
+
+
+def _is_local_only(name: str) -> bool:
+    return name in _LOCAL_ONLY or name.endswith("CA_BUNDLE")
+
+# rasterio's own bookkeeping options (not GDAL settings)
+_RASTERIO_INTERNAL = frozenset({"RASTERIO_ENV"})
+
+# Substrings of setting names whose values are credentials.
+SECRET_MARKERS = (
+    "SECRET", "TOKEN", "PASSWORD", "PASSWD", "USERPWD", "SESSION", "CREDENTIAL", "ACCESS_KEY",
+    "PRIVATE_KEY", "CONNECTION_STRING", "BEARER", "HTTP_HEADERS", "API_KEY",
+)
+
+
+def _scheme(uri: str) -> str:
+    """The lower-case scheme of ``uri``: "" for a local path (``a:b.tif`` and ``C:\\x`` are paths)."""
+    if uri.startswith("/") or not ("://" in uri or uri.lower().startswith("file:")):
+        return ""
+    scheme = urlsplit(uri).scheme.lower()
+    return "" if len(scheme) <= 1 else scheme
+
+
+def _file_uri_path(uri: str) -> str:
+    """The local path of a ``file:`` URI (``file:///a/b``, ``file://localhost/a/b``, ``file:/a/b``)."""
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost"):
+        raise InvalidArgument(
+            f"cannot read {uri!r}: file:// URIs must name a local file (file:///absolute/path)"
+        )
+    return unquote(parts.path)
+
+
+_REMOTE_VSI = ("/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss", "/vsiswift", "/vsiwebhdfs")
+
+
+def is_remote(uri: str) -> bool:
+    """Whether ``uri`` names an object reached over the network (http, s3, gs, az or a /vsi path to them)."""
+    if uri.startswith("/vsi"):
+        return any(prefix in uri for prefix in _REMOTE_VSI)
+    return _scheme(uri) in _VSI_PREFIXES
+
+
+def normalize_uri(uri: str | os.PathLike[str]) -> str:
+    """The uri as the catalogue stores it: local paths (and ``file:`` URIs) absolute, other URIs unchanged.
+
+    Storing absolute paths makes a dataset readable whatever the working directory of the reader.
+    """
+    text = os.fspath(uri)
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidArgument(f"invalid uri {uri!r}: give a file path or a URI (s3://, https://, …)")
+    if text.startswith("/vsi"):
+        return text
+    scheme = _scheme(text)
+    if scheme == "file":
+        return os.path.abspath(_file_uri_path(text))
+    if scheme:
+        return text
+    return os.path.abspath(os.path.expanduser(text))
+
+
+def to_gdal_path(uri: str | os.PathLike[str], subdir: str = "") -> str:
+    """The name GDAL opens for ``uri`` (and ``subdir``, e.g. ``GTIFF_DIR:3``).
+
+    ``/path`` and ``file:///path`` → ``/path``; ``https://h/p`` → ``/vsicurl/https://h/p``;
+    ``s3://b/k`` → ``/vsis3/b/k``; ``gs://b/k`` → ``/vsigs/b/k``; ``az://c/k`` → ``/vsiaz/c/k``;
+    ``/vsi…`` names unchanged. With a subdir, GDAL's sub-image syntax ``GTIFF_DIR:3:<path>``.
+    """
+    text = normalize_uri(uri)
+    scheme = _scheme(text) if not text.startswith("/vsi") else ""
+    if scheme in ("http", "https"):
+        path = _VSI_PREFIXES[scheme] + text
+    elif scheme:
+        prefix = _VSI_PREFIXES.get(scheme)
+        if prefix is None:
+            known = ", ".join(sorted({f"{s}://" for s in _VSI_PREFIXES} | {"file://"}))
+            raise InvalidArgument(f"unsupported uri scheme in {text!r}: use a local path or one of {known}")
+        path = prefix + text.split("://", 1)[1]
+    else:
+        path = text
+    if subdir:
+        return f"{check_subdir(subdir)}:{path}"
+    return path
+
+
+def check_subdir(subdir: str) -> str:
+    """Return ``subdir`` if it looks like a GDAL sub-image prefix (``DRIVER_KEY:value``), else raise."""
+    parts = subdir.split(":")
+    if len(parts) != 2 or not all(p.strip() for p in parts) or " " in subdir:
+        raise InvalidArgument(
+            f"invalid subdir {subdir!r}: give GDAL's sub-image prefix without the file name, "
+            "e.g. 'GTIFF_DIR:3' for the third image of a multi-image TIFF"
+        )
+    return subdir
+
+
+def _option_text(value: object) -> str:
+    """A config option value as GDAL reads it (booleans become YES/NO)."""
+    if isinstance(value, bool):
+        return "YES" if value else "NO"
+    return str(value)
+
+
+def gdal_env() -> dict[str, str]:
+    """The GDAL/CPL/VSI/AWS/GS/AZURE… settings in force now, as strings.
+
+    Environment variables with those prefixes, overridden by the options of the active ``rasterio.Env``
+    (if any, all of them: the user set them on purpose). Machine-specific paths (``GDAL_DATA``, CA
+    certificate bundles…) are left out. A cube graph captures this when it is built and re-applies it in
+    every task, so that workers on other machines reach storage exactly as the client does.
+    """
+    import rasterio.env
+
+    env = {
+        k: v for k, v in os.environ.items()
+        if k.upper().startswith(ENV_PREFIXES) and not _is_local_only(k.upper())
+    }
+    if rasterio.env.hasenv():
+        for key, value in rasterio.env.getenv().items():
+            name = str(key).upper()
+            if _is_local_only(name) or name in _RASTERIO_INTERNAL or value is None:
+                continue
+            env[name] = _option_text(value)
+    return dict(sorted(env.items()))
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a setting's value is a credential (so that a serialised plan can leave it out)."""
+    upper = key.upper()
+    return any(marker in upper for marker in SECRET_MARKERS)
+
+
+def public_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without its credentials (see :func:`is_secret_key`)."""
+    return {k: v for k, v in env.items() if not is_secret_key(k)}
+
+
+# --- writing through fsspec ------------------------------------------------------------------------
+
+
+def _filesystem(uri: str):  # -> tuple[fsspec.AbstractFileSystem, str]
+    """The fsspec filesystem and path for ``uri`` (local paths and ``file:`` URIs included)."""
+    import fsspec.core
+
+    text = normalize_uri(uri)
+    if text.startswith("/vsi"):
+        raise InvalidArgument(f"cannot write to GDAL virtual path {text!r}: give a plain path or URI")
+    scheme = _scheme(text)
+    if scheme in ("az", "azure"):
+        text = "abfs://" + text.split("://", 1)[1]
+    try:
+        return fsspec.core.url_to_fs(text)
+    except ImportError as exc:
+        raise InvalidArgument(
+            f"cannot reach {text!r} for writing: {exc}. Install the fsspec backend for that scheme"
+        ) from None
+    except ValueError as exc:
+        raise InvalidArgument(f"cannot reach {text!r} for writing: {exc}") from None
+
+
+def exists(uri: str) -> bool:
+    """Whether a file exists at ``uri`` (local path or any URI fsspec knows)."""
+    fs, path = _filesystem(uri)
+    return bool(fs.exists(path))
+
+
+def upload(local_path: str | os.PathLike[str], uri: str) -> str:
+    """Copy the local file ``local_path`` to ``uri`` (creating local parent directories); return the uri.
+
+    A local destination is written through a temporary name then renamed, so a reader never sees a
+    half-written file.
+    """
+    source = Path(local_path)
+    if not source.is_file():
+        raise InvalidArgument(f"cannot upload {str(source)!r}: it is not a file")
+    target = normalize_uri(uri)
+    fs, path = _filesystem(target)
+    if _scheme(target) in ("", "file"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        partial = f"{path}.partial-{os.getpid()}"
+        fs.put_file(str(source), partial)
+        os.replace(partial, path)
+    else:
+        fs.put_file(str(source), path)
+    return target
+
+
+def delete(uri: str) -> bool:
+    """Delete the file at ``uri``; return False if there was nothing to delete (deleting is idempotent)."""
+    fs, path = _filesystem(uri)
+    if not fs.exists(path):
+        return False
+    try:
+        fs.rm_file(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+# Credentials that rasterio.Env refuses as keyword options (it wants them through a session object).
+_RASTERIO_REFUSED = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+@contextlib.contextmanager
+def gdal_env_context(env: Mapping[str, str]) -> Iterator[None]:
+    """Apply GDAL settings captured by :func:`gdal_env` for the duration of the block (this thread).
+
+    ``rasterio.Env(**env)`` refuses ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, so those are set as
+    plain config options inside the environment; rasterio removes them again when the block ends.
+    rasterio also wants ``GDAL_CACHEMAX`` as an integer (megabytes): a numeric string is converted, and a
+    value such as ``10%`` is left out (the block cache size is the worker machine's business).
+    In a child thread rasterio sets thread-local options, so concurrent tasks do not see each other's.
+    """
+    if not env:
+        yield
+        return
+    import rasterio
+    import rasterio.env
+    from rasterio.session import DummySession
+
+    plain: dict[str, object] = {k: v for k, v in env.items() if k.upper() not in _RASTERIO_REFUSED}
+    creds = {k.upper(): v for k, v in env.items() if k.upper() in _RASTERIO_REFUSED}
+    cachemax = plain.pop("GDAL_CACHEMAX", None)
+    if cachemax is not None and str(cachemax).strip().isdigit():
+        plain["GDAL_CACHEMAX"] = int(str(cachemax).strip())
+    with rasterio.Env(session=DummySession(), **plain):
+        if creds:
+            rasterio.env.setenv(**creds)
+        yield
