@@ -1,0 +1,133 @@
+"""Backend-specific bulk writes for indexing: containers, dataset rows and band claims.
+
+The same three operations on both backends, inside the caller's transaction:
+
+- :func:`write_containers`: insert missing containers, return the uris inserted;
+- :func:`write_datasets`: insert dataset rows, return their new ids in order;
+- :func:`write_claims`: insert ``dataset_bands`` claims, skipping those already taken, and return the
+  ``(dataset_id, band)`` pairs actually inserted.
+
+SQLite uses multi-row INSERTs (``INSERT … ON CONFLICT DO NOTHING RETURNING``). PostgreSQL streams rows
+with COPY (:mod:`.pgcopy`): dataset ids are reserved from the sequence first and written explicitly;
+containers and claims go through a temporary table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+Claims are inserted in key order so that concurrent writers lock rows in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import shapely
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .coltypes import float_text
+from .indexing import PreparedDataset
+from .pgcopy import copy_lines, copy_rows, field, next_ids, temp_table_like
+from .schema import containers, dataset_bands, datasets
+from .spatial import insert_rtree
+from .sqlutil import dialect_insert
+
+# Columns of a dataset row, in COPY order.
+DATASET_COLUMNS = (
+    "id", "record_id", "instance_id", "container_uri", "subdir", "bands", "dtype", "nodata", "min", "max",
+    "real_min", "real_max", "exponent", "status", "crs", "transform", "width", "height", "overviews",
+    "footprint_wkt", "footprint_4326",
+)
+Claim = tuple[str, str, int, int]  # (container_uri, subdir, band, dataset_id)
+Item = tuple[str, str, PreparedDataset]  # (record_id, instance_id, prepared)
+
+
+def write_containers(conn: Connection, uris: Sequence[str], managed: bool) -> set[str]:
+    """Insert the containers that do not exist yet (flagged ``managed``); return the uris inserted."""
+    if not uris:
+        return set()
+    if conn.dialect.name == "postgresql":
+        temp_table_like(conn, "gc_new_containers", "containers", ["uri", "managed"])
+        copy_rows(conn, "gc_new_containers", ["uri", "managed"], ((u, managed) for u in uris))
+        rows = conn.execute(
+            sa.text(
+                "INSERT INTO containers (uri, managed) SELECT uri, managed FROM gc_new_containers ORDER BY uri "
+                "ON CONFLICT DO NOTHING RETURNING uri"
+            )
+        )
+        return set(rows.scalars())
+    stmt = dialect_insert(conn, containers).on_conflict_do_nothing().returning(containers.c.uri)
+    return set(conn.execute(stmt, [{"uri": u, "managed": managed} for u in uris]).scalars())
+
+
+def _json_ints(values: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(v)) for v in values) + "]"
+
+
+def _copy_line(i: int, item: Item, status: str, ewkt: str) -> str:
+    """One ``datasets`` row in COPY text format (the same text the column types would store)."""
+    rec, inst, p = item
+    f = p.dformat
+    return "\t".join((
+        str(i), rec, inst, field(p.uri), field(p.subdir), _json_ints(p.bands), f.dtype,
+        "\\N" if f.nodata is None else float_text(f.nodata), repr(f.min), repr(f.max),
+        repr(float(p.real_min)), repr(float(p.real_max)), repr(float(p.exponent)), status, field(p.crs),
+        "[" + ",".join(repr(float(t)) for t in p.transform) + "]", str(int(p.width)), str(int(p.height)),
+        "[" + ",".join(_json_ints(o) for o in p.overviews) + "]", field(p.footprint_wkt), ewkt,
+    )) + "\n"
+
+
+def write_datasets(
+    conn: Connection, items: Sequence[Item], status: str, geoms: np.ndarray, wkts: Sequence[str]
+) -> list[int]:
+    """Insert dataset rows for ``items`` with footprints ``geoms`` (validated, 2D) — ``wkts`` their WKT —
+    and return the new ids, in order."""
+    if not items:
+        return []
+    if conn.dialect.name == "postgresql":
+        ids = next_ids(conn, "datasets", "id", len(items))
+        ewkts = ["SRID=4326;" + w for w in wkts]
+        lines = (_copy_line(i, item, status, e) for i, item, e in zip(ids, items, ewkts, strict=True))
+        copy_lines(conn, "datasets", DATASET_COLUMNS, lines)
+        return ids
+    wkbs = shapely.to_wkb(geoms, output_dimension=2)
+    params = [
+        {
+            "record_id": rec, "instance_id": inst, "container_uri": p.uri, "subdir": p.subdir,
+            "bands": [int(b) for b in p.bands], "dtype": p.dformat.dtype, "nodata": p.dformat.nodata,
+            "min": p.dformat.min, "max": p.dformat.max, "real_min": float(p.real_min),
+            "real_max": float(p.real_max), "exponent": float(p.exponent), "status": status,
+            "crs": p.crs, "transform": [float(t) for t in p.transform], "width": int(p.width),
+            "height": int(p.height), "overviews": [[int(w), int(h)] for w, h in p.overviews],
+            "footprint_wkt": p.footprint_wkt, "footprint_4326": wkb,
+        }
+        for (rec, inst, p), wkb in zip(items, wkbs, strict=True)
+    ]
+    stmt = datasets.insert().returning(datasets.c.id, sort_by_parameter_order=True)
+    ids = [int(i) for i in conn.execute(stmt, params).scalars()]
+    insert_rtree(conn, "datasets", ids, list(geoms))
+    return ids
+
+
+def write_claims(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:
+    """Insert band claims (skipping taken ones); returns the ``(dataset_id, band)`` pairs inserted."""
+    if not claims:
+        return set()
+    ordered = sorted(claims)
+    columns = ["container_uri", "subdir", "band", "dataset_id"]
+    if conn.dialect.name == "postgresql":
+        temp_table_like(conn, "gc_new_claims", "dataset_bands", columns)
+        copy_rows(conn, "gc_new_claims", columns, ordered)
+        rows = conn.execute(
+            sa.text(
+                "INSERT INTO dataset_bands (container_uri, subdir, band, dataset_id) "
+                "SELECT container_uri, subdir, band, dataset_id FROM gc_new_claims "
+                "ORDER BY container_uri, subdir, band, dataset_id "
+                "ON CONFLICT DO NOTHING RETURNING dataset_id, band"
+            )
+        )
+        return {(int(d), int(b)) for d, b in rows}
+    stmt = (
+        dialect_insert(conn, dataset_bands)
+        .on_conflict_do_nothing()
+        .returning(dataset_bands.c.dataset_id, dataset_bands.c.band)
+    )
+    params = [dict(zip(columns, c, strict=True)) for c in ordered]
+    return {(int(d), int(b)) for d, b in conn.execute(stmt, params)}

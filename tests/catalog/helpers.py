@@ -1,0 +1,42 @@
+"""Plain helpers shared by the catalogue tests and their child processes (no fixtures here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from shapely.geometry import box
+
+from geocube_dask.catalog.indexing import PreparedDataset
+from geocube_dask.catalog.schema import metadata
+from geocube_dask.entities import DFormat
+
+
+def table_counts(gc: Any) -> dict[str, int]:
+    """Rows per catalogue table: compare before/after a failing call to prove nothing changed."""
+    with gc._engine.connect() as conn:
+        return {
+            t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+            for t in metadata.sorted_tables
+        }
+
+
+def prepared(
+    uri: str = "/data/file.tif",
+    footprint: Any = None,
+    *,
+    bands: tuple[int, ...] = (1,),
+    dformat: DFormat | None = None,
+    subdir: str = "",
+    real_min: float = 0.0,
+    real_max: float = 1.0,
+    exponent: float = 1.0,
+    transform: tuple[float, ...] = (0.01, 0.0, 0.0, 0.0, -0.01, 1.0),
+) -> PreparedDataset:
+    """A PreparedDataset as indexing would produce it (no file behind it)."""
+    fp = box(0, 0, 1, 1) if footprint is None else footprint
+    return PreparedDataset(
+        uri=uri, subdir=subdir, bands=bands, dformat=dformat or DFormat("uint16", 0.0, 0.0, 10000.0),
+        real_min=real_min, real_max=real_max, exponent=exponent, crs="EPSG:4326", transform=transform,
+        width=100, height=100, overviews=((50, 50), (25, 25)), footprint_wkt=fp.wkt, footprint_4326_wkt=fp.wkt,
+    )

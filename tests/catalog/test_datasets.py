@@ -1,0 +1,174 @@
+"""Datasets and containers: listing, status, deletion, and find_datasets (the query behind cubes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from shapely.geometry import Point, box
+
+import geocube_dask as gd
+from geocube_dask.entities import DatasetStatus
+
+from .helpers import prepared, table_counts
+
+
+def test_managed_containers(gc, record, instance) -> None:
+    gc.add_datasets([(record, instance, prepared("/mine.tif"))])
+    gc.add_datasets([(record, instance, prepared("/ours.tif"))], managed=True, status="INACTIVE")
+    assert gc.list_containers() == [gd.Container("/mine.tif", False), gd.Container("/ours.tif", True)]
+    assert gc.list_containers(managed=True) == [gd.Container("/ours.tif", True)]
+    assert gc.list_containers(uri="/m*") == [gd.Container("/mine.tif", False)]
+    with pytest.raises(gd.InvalidArgument, match="unmanaged"):
+        gc.add_datasets([(record, instance, prepared("/mine.tif", bands=(2,)))], managed=True)
+    with pytest.raises(gd.NotFound):
+        gc.get_container("/nope.tif")
+
+
+def test_list_status_and_delete(gc, instance, make_record) -> None:
+    r1, r2 = make_record(), make_record()
+    ds = gc.add_datasets([
+        (r1, instance, prepared("/a.tif", box(0, 0, 1, 1))),
+        (r2, instance, prepared("/b.tif", box(5, 5, 6, 6))),
+        (r2, instance, prepared("/c.tif", box(0.5, 0.5, 2, 2))),
+    ], managed=True)
+    ids = [d.id for d in ds]
+    assert [d.id for d in gc.list_datasets()] == ids
+    assert [d.id for d in gc.list_datasets(records=[r2])] == ids[1:]
+    assert [d.id for d in gc.list_datasets(aoi=Point(0.7, 0.7))] == [ids[0], ids[2]]
+    assert [d.id for d in gc.list_datasets(uri="/b.tif")] == [ids[1]]
+    assert [d.id for d in gc.list_datasets(instance=instance, limit=1, page=2)] == [ids[2]]
+    gc.set_datasets_status(ids[:2], "INACTIVE")
+    assert [d.id for d in gc.list_datasets(status=DatasetStatus.INACTIVE)] == ids[:2]
+    assert [d.id for d in gc.list_datasets(status=["ACTIVE", "TODELETE"])] == ids[2:]
+    before = table_counts(gc)
+    with pytest.raises(gd.NotFound):
+        gc.set_datasets_status([ids[0], 999999], "ACTIVE")
+    with pytest.raises(gd.InvalidArgument):
+        gc.set_datasets_status(ids, "DONE")
+    with pytest.raises(gd.NotFound):
+        gc.delete_datasets([ids[0], 999999])
+    assert table_counts(gc) == before
+    assert gc.delete_datasets(ids[:2]) == ["/a.tif", "/b.tif"]  # emptied managed containers
+    assert [c.uri for c in gc.list_containers()] == ["/c.tif"]
+    assert gc.delete_datasets([]) == []
+    # the band claims went with the datasets: the file can be indexed again
+    assert gc.add_datasets([(r1, instance, prepared("/a.tif"))])[0].id not in ids
+
+
+def test_unmanaged_containers_are_not_reported(gc, record, instance) -> None:
+    ds = gc.add_datasets([(record, instance, prepared("/mine.tif"))])
+    assert gc.delete_datasets([ds[0].id]) == []
+    assert gc.list_containers() == []
+
+
+def test_bad_dataset_ids(gc) -> None:
+    for bad in ("1", 1.5, None, [1, "2"]):
+        with pytest.raises(gd.InvalidArgument):
+            gc.delete_datasets(bad if isinstance(bad, list) else [bad])
+    with pytest.raises(gd.NotFound):
+        gc.get_dataset(12345)
+
+
+@pytest.fixture
+def scenes(gc, instance, variable):
+    """10 dated records (tags alternate), each with two datasets side by side, plus another instance."""
+    other = gc.instantiate(variable, "other")
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    recs = gc.create_records([
+        {"name": f"S2_{i}", "datetime": base + timedelta(days=i // 2), "tags": {"c": "S2" if i % 2 else "L8"}}
+        for i in range(10)
+    ])
+    items = []
+    for i, r in enumerate(recs):
+        items.append((r, instance, prepared(f"/{i}/west.tif", box(0, 0, 1, 1))))
+        items.append((r, instance, prepared(f"/{i}/east.tif", box(1, 0, 2, 1))))
+        items.append((r, other, prepared(f"/{i}/other.tif", box(0, 0, 2, 1))))
+    ds = gc.add_datasets(items)
+    return recs, ds, other
+
+
+def test_find_datasets_order_and_filters(gc, instance, scenes) -> None:
+    recs, ds, other = scenes
+    found = gc.find_datasets(instance)
+    assert len(found) == 20
+    keys = [(r.datetime, r.id, d.id) for r, d in found]
+    assert keys == sorted(keys)
+    assert all(d.record_id == r.id and d.instance_id == instance.id for r, d in found)
+    assert {d.uri.split("/")[-1] for _, d in gc.find_datasets(instance, aoi=Point(0.5, 0.5))} == {"west.tif"}
+    assert len(gc.find_datasets(instance, aoi=Point(1, 0.5))) == 20  # on the shared edge: both
+    assert {r.tags["c"] for r, _ in gc.find_datasets([instance], tags={"c": "S2"})} == {"S2"}
+    assert len(gc.find_datasets(instance, time=("2024-01-02", "2024-01-03"))) == 4
+    assert len(gc.find_datasets(instance, records=[recs[0], recs[1].id])) == 4
+    assert len(gc.find_datasets(instance, records=recs[:4], tags={"c": "L8"})) == 4
+    assert gc.find_datasets(instance, aoi=box(10, 10, 11, 11)) == []
+    assert len(gc.find_datasets(other, aoi=Point(1.5, 0.5))) == 10
+    assert len(gc.find_datasets([instance, other])) == 30
+    assert len(gc.find_datasets(instance, name="S2_1*")) == 2
+
+
+def test_find_datasets_status(gc, instance, scenes) -> None:
+    _, ds, _ = scenes
+    gc.set_datasets_status([ds[0].id], "INACTIVE")
+    assert len(gc.find_datasets(instance)) == 19
+    assert len(gc.find_datasets(instance, status=None)) == 20
+    assert [d.id for _, d in gc.find_datasets(instance, status="INACTIVE")] == [ds[0].id]
+
+
+def test_find_datasets_arguments(gc, instance, scenes) -> None:
+    other_var = gc.create_variable("v2", ("uint8", 0, 0, 255), [""])
+    with pytest.raises(gd.InvalidArgument, match="same variable"):
+        gc.find_datasets([instance, gc.instantiate(other_var, "x")])
+    with pytest.raises(gd.NotFound):
+        gc.find_datasets("00000000-0000-0000-0000-000000000000")
+    with pytest.raises(gd.InvalidArgument):
+        gc.find_datasets([])
+    with pytest.raises(gd.InvalidGeometry):
+        gc.find_datasets(instance, aoi=box(0, 0, 300, 1))
+    with pytest.raises(gd.InvalidArgument):
+        gc.find_datasets(instance, time=("2024-02-01", "2024-01-01"))
+
+
+def test_many_records_in_one_query(gc, instance, make_record) -> None:
+    rec = make_record()
+    gc.add_datasets([(rec, instance, prepared())])
+    fake = [f"00000000-0000-0000-0000-{i:012d}" for i in range(12000)]
+    assert len(gc.find_datasets(instance, records=[*fake, rec.id])) == 1
+    assert len(gc.list_datasets(records=[rec.id, *fake])) == 1
+
+
+def test_find_datasets_uses_the_indexes(gc, instance) -> None:
+    """On a few thousand datasets, the cube query goes through the spatial index."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    recs = gc.create_records([
+        {"name": f"R{i}", "datetime": base + timedelta(hours=i), "tags": {"c": "S2" if i % 2 else "L8"}}
+        for i in range(300)
+    ])
+    gc.add_datasets([
+        (r, instance, prepared(f"/{i}/{k}.tif", box(k * 2, i % 30, k * 2 + 1, i % 30 + 1)))
+        for i, r in enumerate(recs) for k in range(10)
+    ])
+    statements = []
+
+    def grab(conn, cursor, statement, params, context, executemany) -> None:
+        statements.append((statement, params))
+
+    sa.event.listen(gc._engine, "before_cursor_execute", grab)
+    try:
+        found = gc.find_datasets(instance, aoi=box(4.2, 3.2, 4.3, 3.3), time=("2024-01-01", "2024-01-05"),
+                                 tags={"c": "S2"})
+    finally:
+        sa.event.remove(gc._engine, "before_cursor_execute", grab)
+    assert found and all(d.uri.endswith("/2.tif") for _, d in found)
+    statement, params = statements[-1]
+    with gc._tx() as conn:
+        if gc.backend == "postgresql":
+            conn.exec_driver_sql("ANALYZE")
+            sql = conn.connection.dbapi_connection.cursor().mogrify(statement, params).decode()
+            plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql.replace("%", "%%")).scalars())
+            assert "ix_datasets_footprint_4326" in plan and "Seq Scan on datasets" not in plan, plan
+        else:
+            plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+            assert "datasets_rtree VIRTUAL TABLE INDEX" in plan, plan
+            assert "SCAN datasets" not in plan.replace("SCAN datasets_rtree", ""), plan
