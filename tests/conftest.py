@@ -102,6 +102,14 @@ def gc(catalog_url: str):
 
 
 @pytest.fixture(scope="session")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The scenes of ``scenes.SCENES`` around (5.95°E, 45.08°N) in five CRSs, plus a 6-band and an int16 file."""
+    from scenes import make_scenes
+
+    return make_scenes(tmp_path_factory.mktemp("cube-scenes"))
+
+
+@pytest.fixture(scope="session")
 def scene_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One small COG per scene of ``rasters.SCENES`` (UTM 31N/32N, Lambert-93, lon/lat), read-only."""
     from rasters import write_all_scenes

@@ -27,11 +27,32 @@ from .read import forget_source, gdal_settings, open_source, read_error, read_wi
 from .warp import LevelGrid, chunk_coords
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
-# The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does.
+# The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does: a point
+# is inside when 0 <= x and x + eps < width, and its pixel is floor(x + eps).
 NEAREST_EPS = 1e-10
-# methods for which an aligned read at scale 1 is exactly the identity
-IDENTITY_WHEN_ALIGNED = {"near", "bilinear", "cubic", "lanczos", "average", "mode", "max", "min", "med", "q1", "q3"}
-CACHE_BYTES = 512 * 2**20
+# an aligned read (same CRS and pixel size, whole-pixel offset) is the identity for every method, as
+# in GDAL, which takes the source pixel on whole-pixel translations whatever the resampling
+DEFAULT_CACHE_BYTES = 512 * 2**20
+
+
+def cache_budget() -> int:
+    """Bytes of resampling set-ups a process keeps: ``geocube.cache-bytes`` in dask's config, else a
+    quarter of a distributed worker's memory limit, else 512 MiB."""
+    import dask.config
+    from dask.utils import parse_bytes
+
+    configured = dask.config.get("geocube.cache-bytes", None)
+    if configured is not None:
+        return int(parse_bytes(configured) if isinstance(configured, str) else configured)
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        limit = None
+    if limit:
+        return int(limit // 4)
+    return DEFAULT_CACHE_BYTES
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,7 @@ class _GatherCache:
             return item[0]
 
     def put(self, key: tuple[Any, ...], value: Any, nbytes: int) -> None:
+        self.max_bytes = cache_budget()
         with self.lock:
             if key in self.items:
                 return
@@ -90,7 +112,7 @@ class _GatherCache:
                 self.bytes -= n
 
 
-_cache = _GatherCache(CACHE_BYTES)
+_cache = _GatherCache(DEFAULT_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -120,8 +142,10 @@ def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: i
     if setup is None:
         _cache.put(key, "empty", 64)
         return None
-    nbytes = (setup.index.nbytes + (setup.inside.nbytes if setup.inside is not None else 0)
-              if isinstance(setup, _Gather) else 40 * h * w)
+    if isinstance(setup, _Gather):
+        nbytes = setup.index.nbytes + (setup.inside.nbytes if setup.inside is not None else 0)
+    else:
+        nbytes = setup.resampler.nbytes
     _cache.put(key, setup, nbytes)
     return setup
 
@@ -130,7 +154,7 @@ def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | No
     with np.errstate(invalid="ignore"):
         fx = np.floor(sx + NEAREST_EPS)
         fy = np.floor(sy + NEAREST_EPS)
-        inside = (fx >= 0) & (fx < lg.width) & (fy >= 0) & (fy < lg.height)
+        inside = (sx >= 0) & (fx < lg.width) & (sy >= 0) & (fy < lg.height)
     if not inside.any():
         return None
     ix = np.where(inside, fx, 0).astype(np.int64)
@@ -189,7 +213,7 @@ def compute_chunk(
 def _paint_source(ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int, col0: int, h: int, w: int) -> None:
     src = sr.source
     ds = open_source(src.uri, src.subdir, sr.level.level, ctx.env)
-    if sr.align is not None and ctx.resampling in IDENTITY_WHEN_ALIGNED:
+    if sr.align is not None:
         dr, dc = sr.align
         got = read_window(ds, src.bands, row0 + dr, col0 + dc, h, w)
         if got is None:

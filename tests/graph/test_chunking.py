@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scenes import centre_in, make_plan, source_for
 
 from geocube_dask.graph.cube import cube_from_plan
 from geocube_dask.graph.grid import make_grid
-
-from .conftest import centre_in, make_plan, source_for
 
 METHODS = ["near", "bilinear", "cubic", "average", "mode", "q3", "cubicspline", "lanczos", "min", "max", "med", "q1"]
 

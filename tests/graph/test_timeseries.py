@@ -7,14 +7,13 @@ import numpy as np
 import pytest
 import rasterio
 from pyproj import Transformer
+from scenes import CENTRE, make_plan, source_for
 from shapely.geometry import Point
 
 from geocube_dask.errors import InvalidArgument
 from geocube_dask.graph.cube import cube_from_plan
 from geocube_dask.graph.grid import make_grid
 from geocube_dask.graph.timeseries import native_grid_for, point_grid, point_series, polygon_series
-
-from .conftest import CENTRE, make_plan, source_for
 
 
 def pixel_at(path: str, lon: float, lat: float) -> np.ndarray | None:

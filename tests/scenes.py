@@ -1,7 +1,8 @@
-"""Small test scenes around the UTM 31/32 border (lon 6°E, lat 45°N), in several CRSs.
+"""Test scenes around the UTM 31/32 border (lon 6°E, lat 45°N) in several CRSs, and plan-building helpers.
 
-Every scene overlaps the point (5.95°E, 45.08°N). Made once per test session with
-``geocube_dask.synthetic``; nodata areas, overviews ×2 ×4, DEFLATE tiled GeoTIFFs.
+Every scene overlaps the point (5.95°E, 45.08°N). ``make_scenes`` writes them (the session fixture
+``scenes`` in conftest.py calls it once) with ``geocube_dask.synthetic``: nodata areas, overviews ×2 ×4,
+DEFLATE tiled GeoTIFFs.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import pytest
 import rasterio
 from affine import Affine
 from pyproj import Transformer
+from reference import RefGrid, RefSource
 
 from geocube_dask.entities import DFormat
 from geocube_dask.graph.grid import GridSpec, crs_string
 from geocube_dask.graph.plan import CubePlan, PlanRecord, Source, build_plan
 from geocube_dask.synthetic import write_raster, write_reflectance
-
-from .reference import RefGrid, RefSource
 
 CENTRE = (5.95, 45.08)
 
@@ -55,9 +54,8 @@ SCENES = {
 }
 
 
-@pytest.fixture(scope="session")
-def scenes(tmp_path_factory) -> dict[str, Scene]:
-    root: Path = tmp_path_factory.mktemp("scenes")
+def make_scenes(root: Path) -> dict[str, Scene]:
+    """Write every scene under ``root``."""
     out: dict[str, Scene] = {}
     for name, (crs, res, w, h, dtype, nodata, shift, seed, frac) in SCENES.items():
         path = root / f"{name}.tif"

@@ -6,7 +6,8 @@ float64 array initialised to NaN, apply the value mapping, cast to the variable 
 where valid.
 
 * ``near``: exact source coordinates of each output pixel centre (pyproj, no approximation), the
-  pixel containing the point (ties at an edge go right/down, after absorbing 1e-10 of noise).
+  pixel containing the point (ties at an edge go right/down, after absorbing 1e-10 of noise; a point
+  is in the source when 0 <= x and x + 1e-10 < width, likewise for y).
 * other methods: ``rasterio.warp.reproject`` with the kernel scale pinned (XSCALE/YSCALE), which is
   exact when source and output share a CRS and approximate otherwise (GDAL's approximate
   transformer, error ≤ 0.125 px).
@@ -130,7 +131,7 @@ def source_on_grid(src: RefSource, grid: RefGrid, resampling: str) -> np.ndarray
         with np.errstate(invalid="ignore"):
             ci = np.floor(sx + 1e-10)
             ri = np.floor(sy + 1e-10)
-            ok = (ci >= 0) & (ci < data.shape[2]) & (ri >= 0) & (ri < data.shape[1])
+            ok = (sx >= 0) & (ci < data.shape[2]) & (sy >= 0) & (ri < data.shape[1])
         for b in range(data.shape[0]):
             out[b][ok] = data[b][ri[ok].astype(int), ci[ok].astype(int)]
         return out
