@@ -29,11 +29,13 @@ from .errors import (
     UnreadableFile,
 )
 from .geocube import Geocube, connect
+from .graph.cube import cube_from_plan
+from .graph.plan import CubePlan
 
 __all__ = [
-    "AlreadyExists", "CatalogConnectionError", "Container", "DFormat", "Dataset", "DatasetStatus",
+    "AlreadyExists", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
     "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
     "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
     "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",
-    "Variable", "connect",
+    "Variable", "connect", "cube_from_plan",
 ]

@@ -37,6 +37,12 @@ S3_KEY_ID = "geocube-test-key"
 S3_SECRET = "geocube-test-secret"
 
 
+# files under /private/ are only served to requests carrying this header (GDAL sends it when the
+# GDAL_HTTP_HEADERS setting says so): tests use it to prove GDAL settings reach remote workers
+PRIVATE_HEADER = "X-Geocube-Token"
+PRIVATE_TOKEN = "let-me-in"
+
+
 class RangeRequestHandler(SimpleHTTPRequestHandler):
     """Static files with single byte-range support (RFC 9110), as GDAL's /vsicurl/ needs.
 
@@ -57,6 +63,9 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
 
     def send_head(self):  # type: ignore[override]
         self._range: tuple[int, int] | None = None
+        if self.path.startswith("/private/") and self.headers.get(PRIVATE_HEADER) != PRIVATE_TOKEN:
+            self.send_error(HTTPStatus.FORBIDDEN, f"{PRIVATE_HEADER} required")
+            return None
         header = self.headers.get("Range")
         path = self.translate_path(self.path)
         if header is None or not os.path.isfile(path):

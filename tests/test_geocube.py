@@ -1,0 +1,266 @@
+"""Cubes, plans and timeseries through the catalogue, on SQLite and PostGIS, against the plain reference."""
+
+from __future__ import annotations
+
+import uuid
+
+import dask
+import numpy as np
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from reference import RefGrid, RefSource, reference_image
+from scenes import CENTRE, centre_in
+from shapely.geometry import Point, box
+
+import geocube_dask as gd
+from geocube_dask.catalog.indexing import NewRecord
+from geocube_dask.entities import DatasetStatus
+from geocube_dask.errors import InvalidArgument
+from geocube_dask.graph.plan import CubePlan
+
+BANDS = ["B2", "B3", "B4", "B8"]
+# scene name → (record datetime, constellation tag); utm31 and utm31b fall on the same day
+DATES = {
+    "utm31": ("2024-03-01T10:00:00Z", "s2"),
+    "utm31b": ("2024-03-01T10:05:00Z", "s2"),
+    "utm32": ("2024-03-02T10:00:00Z", "s2"),
+    "l93": ("2024-03-03T11:00:00Z", "spot"),
+    "wgs84": ("2024-03-04T09:00:00Z", "landsat"),
+}
+
+
+def compute(obj):
+    with dask.config.set(scheduler="threads", num_workers=2):
+        return obj.compute()
+
+
+@pytest.fixture
+def indexed(gc, scenes):
+    """The five 4-band scenes indexed as one record each (instance 'master' of 'reflectance')."""
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS, resampling="near")
+    inst = gc.instantiate(var, "master")
+    for name, (when, constellation) in DATES.items():
+        gc.index_dataset(scenes[name].path, record=NewRecord(name, when, {"constellation": constellation}),
+                         instance=inst)
+    return gc, inst
+
+
+def ref(scenes, names: list[str]) -> list[RefSource]:
+    return [RefSource(scenes[n].path, (1, 2, 3, 4), 0.0, 10000.0, 0.0, 10000.0) for n in names]
+
+
+def grid_of(cube) -> RefGrid:
+    return RefGrid(cube.rio.crs.to_string(), cube.rio.transform(), cube.sizes["x"], cube.sizes["y"])
+
+
+def test_cube_by_tags_and_time_matches_reference(indexed, scenes):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32631")
+    cube = gc.get_cube(inst, tags={"constellation": "s2"}, time=("2024-03-01", "2024-03-03"),
+                       crs="EPSG:32631", resolution=20, bounds=(x - 1500, y - 1500, x + 1500, y + 1500), chunks=64)
+    assert list(cube.record_names.values) == ["utm31", "utm31b", "utm32"]
+    values = compute(cube).values
+    grid = grid_of(cube)
+    for i, name in enumerate(["utm31", "utm31b", "utm32"]):
+        want = reference_image(ref(scenes, [name]), grid, "uint16", 0, "near", 4)
+        assert np.array_equal(values[i], want)
+
+
+def test_group_by_day_paints_later_records_over_earlier(indexed, scenes):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32631")
+    bounds = (x - 1500, y - 1500, x + 1500, y + 1500)
+    cube = gc.get_cube(inst, tags={"constellation": "s2"}, crs="EPSG:32631", resolution=10, bounds=bounds,
+                       group_by="day")
+    assert cube.sizes["time"] == 2
+    assert cube.record_names.values[0] == "utm31,utm31b"
+    want = reference_image(ref(scenes, ["utm31", "utm31b"]), grid_of(cube), "uint16", 0, "near", 4)
+    assert np.array_equal(compute(cube).values[0], want)
+
+
+def test_explicit_groups_and_records(indexed, scenes):
+    gc, inst = indexed
+    recs = {r.name: r for r in gc.list_records()}
+    x, y = centre_in("EPSG:32632")
+    kw = {"crs": "EPSG:32632", "resolution": 30, "bounds": (x - 2000, y - 2000, x + 2000, y + 2000)}
+    cube = gc.get_cube(inst, groups=[[recs["l93"], recs["utm32"]], [recs["wgs84"].id]], **kw)
+    assert list(cube.record_names.values) == ["utm32,l93", "wgs84"]
+    want = reference_image(ref(scenes, ["utm32", "l93"]), grid_of(cube), "uint16", 0, "near", 4)
+    assert np.array_equal(compute(cube).values[0], want)
+    only = gc.get_cube(inst, records=[recs["wgs84"]], **kw)
+    assert np.array_equal(compute(only).values[0], compute(cube).values[1])
+
+
+def test_aoi_in_any_crs_and_output_in_lonlat(indexed, scenes):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:2154")
+    aoi = box(x - 1000, y - 800, x + 1000, y + 800)
+    cube = gc.get_cube(inst, aoi=aoi, aoi_crs="EPSG:2154", crs="EPSG:4326", resolution=0.0002)
+    lon0, lat0, lon1, lat1 = cube.rio.bounds()
+    corners = Transformer.from_crs("EPSG:2154", "EPSG:4326", always_xy=True).transform(
+        [x - 1000, x + 1000], [y - 800, y + 800])
+    assert lon0 <= min(corners[0]) and lon1 >= max(corners[0]) and lat0 <= min(corners[1])
+    assert lon0 % 0.0002 == pytest.approx(0, abs=1e-9) or lon0 % 0.0002 == pytest.approx(0.0002, abs=1e-9)
+    values = compute(cube).values
+    for i, name in enumerate(cube.record_names.values):
+        assert np.array_equal(values[i], reference_image(ref(scenes, [name]), grid_of(cube), "uint16", 0, "near", 4))
+
+
+def test_nothing_intersects_gives_an_empty_cube(indexed):
+    gc, inst = indexed
+    cube = gc.get_cube(inst, crs="EPSG:32631", resolution=10, bounds=(300000, 4000000, 301000, 4001000))
+    assert cube.sizes["time"] == 0 and compute(cube).shape == (0, 4, 100, 100)
+
+
+def test_inactive_datasets_are_not_read(indexed):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32631")
+    kw = {"crs": "EPSG:32631", "resolution": 40, "bounds": (x - 900, y - 900, x + 900, y + 900)}
+    before = gc.get_cube(inst, **kw)
+    rec = next(r for r in gc.list_records() if r.name == "utm32")
+    ds = gc.list_datasets(records=[rec])
+    gc.set_datasets_status([d.id for d in ds], DatasetStatus.INACTIVE)
+    after = gc.get_cube(inst, **kw)
+    assert "utm32" in before.record_names.values and "utm32" not in after.record_names.values
+
+
+def test_instances_of_different_variables_are_refused(indexed):
+    gc, inst = indexed
+    other = gc.instantiate(gc.create_variable("ndvi", dformat=("float32", "nan", -1, 1), bands=["ndvi"]), "v1")
+    with pytest.raises(InvalidArgument, match="same variable"):
+        gc.get_cube([inst, other], crs="EPSG:32631", resolution=10, bounds=(0, 0, 10, 10))
+
+
+def test_several_instances_of_one_variable(gc, scenes):
+    var = gc.create_variable("refl", dformat=("uint16", 0, 0, 10000), bands=BANDS)
+    a, b = gc.instantiate(var, "a"), gc.instantiate(var, "b")
+    gc.index_dataset(scenes["utm31"].path, record=NewRecord("r1", "2024-01-01"), instance=a)
+    gc.index_dataset(scenes["utm32"].path, record=NewRecord("r2", "2024-01-02"), instance=b)
+    x, y = centre_in("EPSG:32631")
+    cube = gc.get_cube([a, b], crs="EPSG:32631", resolution=50, bounds=(x - 900, y - 900, x + 900, y + 900))
+    assert list(cube.record_names.values) == ["r1", "r2"]
+    assert cube.attrs["instance"] == "a,b"
+
+
+def test_dataset_mapping_and_exponent_from_the_catalogue(gc, scenes):
+    var = gc.create_variable("ndvi", dformat=("int16", -32768, -1000, 1000), bands=["ndvi"])
+    inst = gc.instantiate(var, "m")
+    gc.index_dataset(scenes["ndvi"].path, record=NewRecord("n", "2024-01-01"), instance=inst,
+                     dformat=("int16", -10001, -10000, 10000), real_min=-1000, real_max=1000, exponent=0.5)
+    x, y = centre_in("EPSG:32631")
+    cube = gc.get_cube(inst, crs="EPSG:32631", resolution=10, bounds=(x - 1000, y - 1000, x + 1000, y + 1000))
+    src = RefSource(scenes["ndvi"].path, (1,), -10000, 10000, -1000, 1000, 0.5, -10001)
+    want = reference_image([src], grid_of(cube), "int16", -32768, "near", 1)
+    got = compute(cube).values[0]
+    assert np.array_equal(got, want) and (got == -32768).any() and (got > 0).any()
+
+
+def test_plan_json_round_trip_builds_the_same_cube_without_a_database(indexed, tmp_path):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32631")
+    kw = {"crs": "EPSG:32631", "resolution": 25, "bounds": (x - 1500, y - 1500, x + 1500, y + 1500),
+          "resampling": "bilinear", "chunks": 50}
+    plan = gc.get_cube_plan(inst, **kw)
+    direct = compute(gc.get_cube(inst, **kw))
+    text = plan.to_json()
+    gc.close()
+    rebuilt = CubePlan.from_json(text)
+    assert rebuilt.images == plan.images and rebuilt.grid == plan.grid
+    cube = gd.cube_from_plan(rebuilt)
+    assert np.array_equal(compute(cube).values, direct.values)
+    assert list(cube.record_ids.values) == list(direct.record_ids.values)
+
+
+def pixel_at(path: str, lon: float, lat: float) -> list[int]:
+    with rasterio.open(path) as ds:
+        x, y = Transformer.from_crs("EPSG:4326", ds.crs, always_xy=True).transform(lon, lat)
+        col, row = (~ds.transform) @ (x, y)
+        c, r = int(np.floor(col + 1e-10)), int(np.floor(row + 1e-10))
+        return ds.read(window=((r, r + 1), (c, c + 1)))[:, 0, 0].tolist()
+
+
+def test_point_timeseries(indexed, scenes):
+    gc, inst = indexed
+    lon, lat = CENTRE[0] + 0.0031, CENTRE[1] - 0.0017
+    ts = gc.get_timeseries(inst, point=(lon, lat))
+    assert ts.dims == ("time", "band")
+    values = compute(ts).values
+    assert list(ts.record_names.values) == list(DATES)
+    for i, name in enumerate(DATES):
+        assert values[i].tolist() == pixel_at(scenes[name].path, lon, lat), name
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32632", always_xy=True).transform(lon, lat)
+    in_utm = compute(gc.get_timeseries(inst, point=(x, y), crs="EPSG:32632", time=("2024-03-02", "2024-03-03")))
+    assert in_utm.values.tolist() == [values[2].tolist()]
+
+
+def test_polygon_timeseries(indexed, scenes):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32631")
+    poly = Point(x, y).buffer(400)
+    mean = compute(gc.get_timeseries(inst, geometry=poly, crs="EPSG:32631", tags={"constellation": "s2"}))
+    assert mean.dims == ("time", "band") and mean.sizes["time"] == 3
+    per_pixel = compute(gc.get_timeseries(inst, geometry=poly, crs="EPSG:32631", reduce=None,
+                                          tags={"constellation": "s2"}))
+    # the native grid of the first source (utm31, 10 m): every pixel centre inside the circle
+    assert per_pixel.sizes["pixel"] == pytest.approx(np.pi * 40**2, rel=0.02)
+    v = per_pixel.values[0].astype("float64")
+    v[v == 0] = np.nan
+    np.testing.assert_allclose(mean.values[0], np.nanmean(v, axis=1))
+    with pytest.raises(InvalidArgument):
+        gc.get_timeseries(inst, point=(1, 2), geometry=poly)
+
+
+def test_cube_over_http_and_s3(gc, scenes, http_server, s3_server, s3_env):
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS)
+    inst = gc.instantiate(var, "remote")
+    folder = uuid.uuid4().hex
+    url = http_server.put(scenes["utm31"].path, f"{folder}/utm31.tif")
+    bucket = f"b-{folder[:12]}"
+    s3_server.create_bucket(bucket)
+    s3 = s3_server.upload(scenes["utm32"].path, bucket, "scenes/utm32.tif")
+    gc.index_dataset(url, record=NewRecord("over-http", "2024-01-01"), instance=inst)
+    gc.index_dataset(s3, record=NewRecord("over-s3", "2024-01-02"), instance=inst)
+    x, y = centre_in("EPSG:32631")
+    cube = gc.get_cube(inst, crs="EPSG:32631", resolution=20, bounds=(x - 1500, y - 1500, x + 1500, y + 1500))
+    values = compute(cube).values
+    grid = grid_of(cube)
+    assert np.array_equal(values[0], reference_image(ref(scenes, ["utm31"]), grid, "uint16", 0, "near", 4))
+    assert np.array_equal(values[1], reference_image(ref(scenes, ["utm32"]), grid, "uint16", 0, "near", 4))
+
+
+@pytest.mark.slow
+def test_gdal_settings_travel_to_process_workers(gc, scenes, http_server):
+    """A header only the plan knows (set in a rasterio.Env around get_cube) reaches worker processes."""
+    from distributed import Client, LocalCluster
+    from servers import PRIVATE_HEADER, PRIVATE_TOKEN
+
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS)
+    inst = gc.instantiate(var, "private")
+    url = http_server.put(scenes["utm31"].path, f"private/{uuid.uuid4().hex}/utm31.tif")
+    header = f"{PRIVATE_HEADER}: {PRIVATE_TOKEN}"
+    x, y = centre_in("EPSG:32631")
+    kw = {"crs": "EPSG:32631", "resolution": 20, "bounds": (x - 1500, y - 1500, x + 1500, y + 1500)}
+    with rasterio.Env(GDAL_HTTP_HEADERS=header):
+        gc.index_dataset(url, record=NewRecord("private", "2024-01-01"), instance=inst)
+        cube = gc.get_cube(inst, **kw)
+    assert cube.sizes["time"] == 1
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        got = client.compute(cube.data).result()
+    want = reference_image(ref(scenes, ["utm31"]), grid_of(cube), "uint16", 0, "near", 4)
+    assert np.array_equal(got[0], want)
+    # without the setting the same plan cannot be read: the header is what made it work
+    plan = gc.get_cube_plan(inst, **kw)
+    assert "GDAL_HTTP_HEADERS" not in plan.gdal_env
+    with pytest.raises(gd.SourceReadError, match="private"):
+        compute(gd.cube_from_plan(plan))
+
+
+def test_affine_transform_and_shape_request(indexed):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32631")
+    t = Affine(12.5, 0, x - 600, 0, -12.5, y + 600)
+    cube = gc.get_cube(inst, crs="EPSG:32631", transform=t, shape=(96, 80))
+    assert cube.shape[1:] == (4, 96, 80) and cube.rio.transform() == t
