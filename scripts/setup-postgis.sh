@@ -49,7 +49,7 @@ for db in geocube_template "${GC_PG_DB}"; do
   if [ "$(psql_su -c "SELECT 1 FROM pg_database WHERE datname='${db}'")" != 1 ]; then
     psql_su -c "CREATE DATABASE \"${db}\" OWNER \"${GC_PG_USER}\""
   fi
-  psql_su -d "${db}" -c "SET client_min_messages=warning; CREATE EXTENSION IF NOT EXISTS postgis"
+  psql_su -d "${db}" -c "SET client_min_messages=warning; CREATE EXTENSION IF NOT EXISTS postgis; CREATE EXTENSION IF NOT EXISTS btree_gist"
 done
 psql_su -c "ALTER DATABASE geocube_template IS_TEMPLATE true" >/dev/null
 echo "postgis $(psql_su -d "${GC_PG_DB}" -c 'SELECT postgis_lib_version()') on 127.0.0.1:${port}" >&2

@@ -57,7 +57,8 @@ class Catalog(
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise CatalogConnectionError(
                 f"cannot prepare the catalogue schema in {self.url}: {reason}. The database user must be allowed "
-                "to create tables, and PostGIS must be installed (CREATE EXTENSION postgis) on PostgreSQL."
+                "to create tables, and the PostGIS and btree_gist extensions must be available on PostgreSQL (CREATE "
+                "EXTENSION postgis; btree_gist is part of PostgreSQL's contrib modules)."
             ) from exc
         except BaseException:
             self._engine.dispose()

@@ -107,6 +107,15 @@ class Geometry4326(TypeDecorator[BaseGeometry]):
         return shapely.from_wkb(bytes(value))
 
 
+class Geometry4326WKB(Geometry4326):
+    """A :class:`Geometry4326` column read as its WKB bytes, for callers that parse many rows at once."""
+
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:  # type: ignore[override]
+        return None if value is None else bytes(value)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes on both backends (naive UTC text on SQLite, timestamptz on PostgreSQL)."""
 

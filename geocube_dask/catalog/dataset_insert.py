@@ -22,7 +22,7 @@ from ..entities import Dataset, DatasetStatus
 from ..errors import IncompatibleDataset, InvalidArgument, NotFound
 from .bulk import write_claims, write_containers, write_datasets
 from .dataset_rows import load_datasets
-from .geometry import footprints_4326
+from .geometry import unique_footprints_4326
 from .indexing import PreparedDataset
 from .prepared import check_all_prepared
 from .records import check_records_exist
@@ -114,13 +114,13 @@ def insert_datasets(
     if not items:
         return []
     check_all_prepared([p for _, _, p in items])
-    geoms = footprints_4326([p.footprint_4326_wkt for _, _, p in items], "footprint_4326_wkt")
+    shapes, index = unique_footprints_4326([p.footprint_4326_wkt for _, _, p in items], "footprint_4326_wkt")
     check_records_exist(conn, list(dict.fromkeys(r for r, _, _ in items)))
     _check_instances(conn, items)
     _ensure_containers(conn, list(dict.fromkeys(p.uri for _, _, p in items)), managed)
 
-    wkts = shapely.to_wkt(geoms, rounding_precision=-1)
-    new_ids = write_datasets(conn, items, status.value, geoms, wkts)
+    geoms, wkts = shapes[index], shapely.to_wkt(shapes, rounding_precision=-1)[index]
+    new_ids = write_datasets(conn, items, status.value, geoms)
     claims = [(p.uri, p.subdir, int(b), i) for (_, _, p), i in zip(items, new_ids, strict=True) for b in p.bands]
     claimed = write_claims(conn, claims)
     result: list[Dataset | None] = [None] * len(items)

@@ -12,20 +12,25 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..entities import Dataset, DatasetStatus, DFormat
 from ..errors import InvalidArgument
-from .geometry import geom_array
+from .coltypes import Geometry4326WKB
 from .schema import datasets
 from .sqlutil import chunks
 
-# JSON columns are read as text and parsed by _json_tuple (cached: a few distinct values repeat a lot).
+# JSON columns are read as text and parsed by _json_tuple (cached: a few distinct values repeat a lot);
+# the footprint as WKB, parsed for all rows in one call.
 _JSON_COLUMNS = ("bands", "transform", "overviews")
 DATASET_COLUMNS = tuple(
-    sa.type_coerce(c, sa.Text).label(c.name) if c.name in _JSON_COLUMNS else c for c in datasets.c
+    sa.type_coerce(c, sa.Text).label(c.name) if c.name in _JSON_COLUMNS
+    else sa.type_coerce(c, Geometry4326WKB()).label(c.name) if c.name == "footprint_4326"
+    else c
+    for c in datasets.c
 )
 
 
@@ -53,7 +58,7 @@ def dataset_from_row(row: Any, footprint_4326_wkt: str | None = None) -> Dataset
     """A Dataset from a row selected with DATASET_COLUMNS (``footprint_4326_wkt`` if already computed)."""
     wkt = footprint_4326_wkt
     if wkt is None:
-        wkt = shapely.to_wkt(row.footprint_4326, rounding_precision=-1)
+        wkt = _wkts([row.footprint_4326])[0]
     return Dataset(
         id=row.id,
         record_id=row.record_id,
@@ -76,11 +81,21 @@ def dataset_from_row(row: Any, footprint_4326_wkt: str | None = None) -> Dataset
     )
 
 
+def _wkts(wkbs: Sequence[bytes]) -> list[str]:
+    """WKT of WKB footprints, each distinct one converted once (the files of an acquisition, and the
+    revisits of a tile, share their footprint), in two vectorised calls."""
+    distinct = dict.fromkeys(wkbs)
+    texts = shapely.to_wkt(shapely.from_wkb(np.asarray(list(distinct), dtype=object)), rounding_precision=-1)
+    for wkb, text in zip(distinct, texts.tolist(), strict=True):
+        distinct[wkb] = text
+    return [distinct[w] for w in wkbs]
+
+
 def datasets_from_rows(rows: Sequence[Any]) -> list[Dataset]:
     """Datasets from rows, converting footprints to WKT in one vectorised call."""
     if not rows:
         return []
-    wkts = shapely.to_wkt(geom_array([r.footprint_4326 for r in rows]), rounding_precision=-1)
+    wkts = _wkts([r.footprint_4326 for r in rows])
     return [dataset_from_row(r, w) for r, w in zip(rows, wkts, strict=True)]
 
 

@@ -9,6 +9,7 @@ deleted; an unmanaged container's row goes too, its file is never ours to touch.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from .records import RECORD_COLUMNS, record_clauses
 from .refs import dataset_ids, instance_id, record_id, record_ids
 from .schema import containers, datasets
 from .schema import records as records_table
-from .spatial import intersects
+from .spatial import exact_last, intersects
 from .sqlutil import chunks, in_values
 
 
@@ -74,7 +75,10 @@ def _cached_id(cache: dict[Any, str], value: Any, resolve: Callable[[Any], str])
     return found
 
 
-R_LABELS = tuple(c.label(f"r_{c.name}") for c in RECORD_COLUMNS)
+# Record columns of find_datasets rows; tags as text, parsed once per record rather than once per row.
+R_LABELS = tuple(
+    (sa.type_coerce(c, sa.Text) if c.name == "tags" else c).label(f"r_{c.name}") for c in RECORD_COLUMNS
+)
 
 
 class DatasetMixin(Connected):
@@ -248,14 +252,15 @@ class DatasetMixin(Connected):
                 sa.select(*R_LABELS, *DATASET_COLUMNS)
                 .select_from(datasets.join(records_table, records_table.c.id == datasets.c.record_id))
                 .where(datasets.c.instance_id.in_(inst_ids), *clauses)
-                .order_by(records_table.c.datetime, records_table.c.id, datasets.c.id)
             )
             if records is not None:
                 stmt = stmt.where(in_values(datasets.c.record_id, record_ids(records), conn.dialect.name))
             if statuses is not None:
                 stmt = stmt.where(datasets.c.status.in_(statuses))
             if area is not None:
-                stmt = stmt.where(intersects(conn, datasets, area))
+                stmt = exact_last(conn, stmt, datasets, area, ("r_datetime", "r_id", "id"))
+            else:
+                stmt = stmt.order_by(records_table.c.datetime, records_table.c.id, datasets.c.id)
             rows = conn.execute(stmt).all()
         found = datasets_from_rows(rows)
         recs: dict[str, Record] = {}
@@ -263,6 +268,7 @@ class DatasetMixin(Connected):
         for row, ds in zip(rows, found, strict=True):
             rec = recs.get(row.r_id)
             if rec is None:
-                rec = recs[row.r_id] = Record(row.r_id, row.r_name, row.r_datetime, row.r_tags, row.r_aoi_id)
+                tags = json.loads(row.r_tags)
+                rec = recs[row.r_id] = Record(row.r_id, row.r_name, row.r_datetime, tags, row.r_aoi_id)
             out.append((rec, ds))
         return out

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -98,6 +99,17 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
+_PG_UUID_OID = 2950
+_UUID_AS_TEXT = psycopg2.extensions.new_type((_PG_UUID_OID,), "GC_UUID_TEXT", psycopg2.extensions.UNICODE)
+
+
+def _on_pg_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Our uuid columns are strings in Python (``Uuid(as_uuid=False)``): read them as text instead of
+    # building a uuid.UUID per value that SQLAlchemy turns back into text (a cube query returns
+    # thousands). Registered after SQLAlchemy's own uuid type caster, so this one wins.
+    psycopg2.extensions.register_type(_UUID_AS_TEXT, dbapi_connection)
+
+
 def make_engine(url: sa.URL) -> Engine:
     """A pooled engine for a URL returned by :func:`database_url`."""
     if url.get_backend_name() == "sqlite":
@@ -105,11 +117,13 @@ def make_engine(url: sa.URL) -> Engine:
         event.listen(engine, "connect", _on_sqlite_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_pre_ping=True,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S, "application_name": "geocube_dask"},
     )
+    event.listen(engine, "connect", _on_pg_connect)
+    return engine
 
 
 def connection_error(url: sa.URL, exc: BaseException) -> CatalogConnectionError:

@@ -47,36 +47,43 @@ def as_geometry(value: Any, what: str = "geometry") -> BaseGeometry:
     )
 
 
-def _check_arrays(geoms: np.ndarray, what: str, *, polygonal: bool) -> None:
-    """Raise InvalidGeometry for the first geometry that is empty, invalid, of a wrong type or out of bounds."""
+def _check_arrays(
+    geoms: np.ndarray, what: str, *, polygonal: bool, positions: np.ndarray | None = None, total: int = 0
+) -> None:
+    """Raise InvalidGeometry for the first geometry that is empty, invalid, of a wrong type or out of bounds.
+
+    ``positions``/``total``: where each geometry came from in the caller's list (for the message).
+    """
     if geoms.size == 0:
         return
+
+    def _nth_bad(i: int) -> str:
+        return _nth(what, i, geoms.size) if positions is None else _nth(what, int(positions[i]), total)
+
     bad = shapely.is_empty(geoms)
     if bad.any():
         i = int(np.argmax(bad))
-        raise InvalidGeometry(f"{_nth(what, i, geoms.size)} is empty: give a geometry with an area")
+        raise InvalidGeometry(f"{_nth_bad(i)} is empty: give a geometry with an area")
     if polygonal:
         types = shapely.get_type_id(geoms)
         bad = (types != _POLYGON) & (types != _MULTIPOLYGON)
         if bad.any():
             i = int(np.argmax(bad))
             raise InvalidGeometry(
-                f"{_nth(what, i, geoms.size)} is a {geoms[i].geom_type}: only Polygon and MultiPolygon are allowed"
+                f"{_nth_bad(i)} is a {geoms[i].geom_type}: only Polygon and MultiPolygon are allowed"
             )
     bad = ~shapely.is_valid(geoms)
     if bad.any():
         i = int(np.argmax(bad))
         reason = shapely.is_valid_reason(geoms[i])
-        raise InvalidGeometry(
-            f"{_nth(what, i, geoms.size)} is not valid ({reason}): fix it, e.g. with shapely.make_valid"
-        )
+        raise InvalidGeometry(f"{_nth_bad(i)} is not valid ({reason}): fix it, e.g. with shapely.make_valid")
     bounds = shapely.bounds(geoms)
     bad = ~np.isfinite(bounds).all(axis=1)
     bad |= (bounds[:, 0] < -180) | (bounds[:, 2] > 180) | (bounds[:, 1] < -90) | (bounds[:, 3] > 90)
     if bad.any():
         i = int(np.argmax(bad))
         raise InvalidGeometry(
-            f"{_nth(what, i, geoms.size)} has bounds {tuple(bounds[i])} outside lon [-180, 180] / lat [-90, 90]:"
+            f"{_nth_bad(i)} has bounds {tuple(bounds[i])} outside lon [-180, 180] / lat [-90, 90]:"
             " give EPSG:4326 coordinates as (lon, lat)"
         )
 
@@ -136,16 +143,38 @@ def wkb_hash(wkb: bytes) -> str:
     return hashlib.sha256(wkb).hexdigest()
 
 
-def footprints_4326(wkts: Sequence[str], what: str = "footprint_4326_wkt") -> np.ndarray:
-    """Parse and validate dataset footprints in EPSG:4326 (WKT), as an array of 2D geometries."""
+def unique_footprints_4326(wkts: Sequence[str], what: str = "footprint_4326_wkt") -> tuple[np.ndarray, np.ndarray]:
+    """Parse and validate dataset footprints in EPSG:4326 (WKT): ``(geometries, index)``, the 2D geometry of
+    ``wkts[i]`` being ``geometries[index[i]]``.
+
+    Each distinct text is parsed and checked once: the files of one acquisition (one per band or variable)
+    share their footprint, and parsing a densified footprint costs far more than looking its text up.
+    """
+    texts = list(wkts)
+    seen: dict[Any, int] = {}
+    index = np.empty(len(texts), dtype=np.intp)
+    originals: list[int] = []  # where each distinct text first occurs
+    for n, text in enumerate(texts):
+        key = text if isinstance(text, str) else (n,)  # only texts are shared; anything else stands alone
+        k = seen.setdefault(key, len(seen))
+        if k == len(originals):
+            originals.append(n)
+        index[n] = k
     try:
-        geoms = shapely.from_wkt(np.asarray(list(wkts), dtype=object))
+        geoms = shapely.from_wkt(np.asarray([texts[n] for n in originals], dtype=object))
     except shapely.errors.ShapelyError as exc:
         raise InvalidGeometry(f"cannot read a {what}: {exc}") from None
     if geoms.size == 0:
-        return geoms
+        return geoms, index
     if any(g is None for g in geoms):
         raise InvalidGeometry(f"a {what} is missing: every dataset needs its footprint in EPSG:4326")
     geoms = shapely.force_2d(geoms)
-    _check_arrays(geoms, what, polygonal=True)
-    return geoms
+    _check_arrays(geoms, what, polygonal=True, positions=np.asarray(originals, dtype=np.intp), total=len(texts))
+    return geoms, index
+
+
+def footprints_4326(wkts: Sequence[str], what: str = "footprint_4326_wkt") -> np.ndarray:
+    """Parse and validate dataset footprints in EPSG:4326 (WKT), as an array of 2D geometries (equal texts
+    give the same geometry object)."""
+    geoms, index = unique_footprints_4326(wkts, what)
+    return geoms[index]

@@ -2,8 +2,9 @@
 
 Multi-row INSERTs spend most of their time building, sending and parsing statements with tens of
 thousands of parameters; COPY streams rows in PostgreSQL's text format instead and is several times
-faster, which is what indexing a million datasets needs. Values are written as PostgreSQL reads them:
-``None`` → ``\\N``, text escaped, floats by ``repr`` (exact), geometries as EWKT (``SRID=4326;…``).
+faster, which is what indexing a million datasets needs. Rows are formatted as COPY reads them
+(:class:`LineReader`). Values are written as PostgreSQL reads them: ``None`` → ``\\N``, text escaped,
+floats by ``repr`` (exact); geometries go as hex EWKB (:func:`.bulk.ewkb_hex`).
 """
 
 from __future__ import annotations
@@ -36,14 +37,45 @@ def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterab
     copy_lines(conn, table, columns, ("\t".join(map(field, row)) + "\n" for row in rows))
 
 
+class LineReader(io.RawIOBase):
+    """A read-only binary stream over text lines, made as they are read.
+
+    COPY pulls the stream chunk by chunk, so lines are formatted while the server parses the previous
+    chunk (on another core), and a million rows never sit in memory at once.
+    """
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        super().__init__()
+        self._lines = iter(lines)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = len(buffer)
+        parts, n = [], len(self._pending)
+        while n < size:  # characters: a lower bound of the bytes they encode to
+            line = next(self._lines, None)
+            if line is None:
+                break
+            parts.append(line)
+            n += len(line)
+        data = self._pending + "".join(parts).encode()
+        got = min(len(data), size)
+        buffer[:got] = data[:got]
+        self._pending = data[got:]
+        return got
+
+
+COPY_CHUNK = 1 << 18  # bytes per read of the COPY stream
+
+
 def copy_lines(conn: Connection, table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
     """``COPY table (columns) FROM STDIN`` with ready-made lines (tab-separated, newline-terminated)."""
-    buffer = io.StringIO()
-    buffer.writelines(lines)
-    buffer.seek(0)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", LineReader(lines), size=COPY_CHUNK)
     finally:
         cursor.close()
 

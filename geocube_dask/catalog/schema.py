@@ -5,7 +5,8 @@ them for queries, and a test checks that the migrated database and this descript
 
 Spatial search:
 
-- PostgreSQL: geometry columns are PostGIS ``geometry(…, 4326)`` with GiST indexes.
+- PostgreSQL: geometry columns are PostGIS ``geometry(…, 4326)`` with GiST indexes; the datasets' one is
+  over ``(instance_id, footprint_4326)`` (``btree_gist``), as every cube query filters both.
 - SQLite (no SpatiaLite): geometry columns are WKB blobs; each has an R*Tree virtual table
   ``<table>_rtree(id, minx, maxx, miny, maxy)`` keyed by the row id (:data:`RTREES`). The catalogue
   code inserts R*Tree rows with the geometries; ``AFTER DELETE`` triggers remove them. Queries use the

@@ -18,7 +18,7 @@ def test_containers_and_claims(gc, record, instance) -> None:
         assert write_containers(conn, ["/a", "/c"], True) == {"/c"}
         items = [(record.id, instance.id, prepared("/a")), (record.id, instance.id, prepared("/b"))]
         wkts = [p.footprint_4326_wkt for *_, p in items]
-        ids = write_datasets(conn, items, "ACTIVE", footprints_4326(wkts), wkts)
+        ids = write_datasets(conn, items, "ACTIVE", footprints_4326(wkts))
         claimed = write_claims(conn, [("/a", "", 1, ids[0]), ("/a", "", 2, ids[0]), ("/b", "", 1, ids[1])])
         assert claimed == {(ids[0], 1), (ids[0], 2), (ids[1], 1)}
         assert write_claims(conn, [("/a", "", 2, ids[1]), ("/a", "", 3, ids[1])]) == {(ids[1], 3)}
@@ -33,7 +33,7 @@ def test_dataset_rows_match_the_column_types(gc, record, instance) -> None:
     with gc._tx() as conn:
         write_containers(conn, [p.uri], False)
         geoms = footprints_4326([p.footprint_4326_wkt])
-        ids = write_datasets(conn, [(record.id, instance.id, p)], "INACTIVE", geoms, [geoms[0].wkt])
+        ids = write_datasets(conn, [(record.id, instance.id, p)], "INACTIVE", geoms)
         row = conn.execute(sa.select(datasets).where(datasets.c.id == ids[0])).one()
         conn.rollback()
     assert (row.container_uri, row.bands, row.nodata, row.transform, row.overviews, row.status) == (

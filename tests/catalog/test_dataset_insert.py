@@ -28,6 +28,14 @@ def test_add_and_get(gc, record, instance) -> None:
     assert gc.get_container("/data/a.tif") == gd.Container("/data/a.tif", False)
 
 
+def test_dataset_ids_are_never_reused(gc, record, instance) -> None:
+    first = gc.add_datasets([(record, instance, prepared(f"/ids/{i}.tif")) for i in range(3)])
+    gc.delete_datasets([d.id for d in first[1:]])
+    later = gc.add_datasets([(record, instance, prepared(f"/ids/{i}.tif")) for i in range(3, 5)])
+    assert min(d.id for d in later) > first[-1].id
+    assert [gc.get_dataset(d.id).uri for d in later] == ["/ids/3.tif", "/ids/4.tif"]
+
+
 def test_internal_nodata_nan_and_none_survive(gc, record, instance) -> None:
     ds = gc.add_datasets([
         (record, instance, prepared("/a.tif", dformat=DFormat("float32", math.nan, 0.0, 1.0))),

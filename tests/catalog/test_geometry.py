@@ -12,6 +12,7 @@ from geocube_dask.catalog.geometry import (
     footprints_4326,
     normalized_wkb,
     query_area,
+    unique_footprints_4326,
     wkb_hash,
 )
 from geocube_dask.errors import InvalidGeometry
@@ -75,6 +76,19 @@ def test_footprints() -> None:
     assert len(footprints_4326([box(0, 0, 1, 1).wkt, box(1, 1, 2, 2).wkt])) == 2
     with pytest.raises(InvalidGeometry):
         footprints_4326(["POINT (1 1)"])
+
+
+def test_shared_footprints_are_parsed_once() -> None:
+    a, b = box(0, 0, 1, 1).wkt, box(1, 1, 2, 2).wkt
+    geoms, index = unique_footprints_4326([a, b, a, a])
+    assert len(geoms) == 2 and index.tolist() == [0, 1, 0, 0]
+    found = footprints_4326([a, b, a])
+    assert found[0] is found[2] and found[2].equals(box(0, 0, 1, 1))
+    # a bad text is named by its position in the caller's list, also after shared ones
+    with pytest.raises(InvalidGeometry, match="#3 is a Point"):
+        footprints_4326([a, b, a, "POINT (1 1)"])
+    with pytest.raises(InvalidGeometry, match="#2 has bounds"):
+        footprints_4326([a, a, box(0, 0, 1, 100).wkt, box(0, 0, 1, 100).wkt])
 
 
 def test_as_geometry_passes_shapely_through() -> None:

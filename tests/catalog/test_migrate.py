@@ -39,7 +39,7 @@ def test_connect_migrates_a_fresh_database_once(fresh_url: str) -> None:
     engine.dispose()
 
 
-SPATIAL_INDEXES = {"ix_aois_geom", "ix_datasets_footprint_4326", "ix_grid_cells_geom_4326"}
+SPATIAL_INDEXES = {"ix_aois_geom", "ix_datasets_instance_footprint", "ix_grid_cells_geom_4326"}
 
 
 @pytest.mark.filterwarnings("ignore:Did not recognize type 'geometry'")
