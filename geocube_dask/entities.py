@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 import numpy as np
+import shapely
 
 from .errors import InvalidArgument, InvalidDFormat, InvalidName
 
@@ -283,6 +284,16 @@ class Dataset:
     @property
     def has_overviews(self) -> bool:
         return bool(self.overviews)
+
+    @property
+    def footprint(self) -> Any:
+        """The file bounds as a shapely polygon in the file's CRS (``crs``)."""
+        return shapely.from_wkt(self.footprint_wkt)
+
+    @property
+    def footprint_4326(self) -> Any:
+        """The footprint as a shapely geometry in lon/lat (EPSG:4326)."""
+        return shapely.from_wkt(self.footprint_4326_wkt)
 
 
 @dataclass(frozen=True)
