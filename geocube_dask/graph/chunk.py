@@ -23,7 +23,7 @@ from ..entities import DFormat
 from .grid import GridSpec
 from .mapping import Mapping, cast, valid_mask
 from .plan import Source
-from .read import forget_source, gdal_settings, open_source, read_error, read_window
+from .read import clear_handle_cache, forget_source, gdal_settings, open_source, read_error, read_window
 from .warp import LevelGrid, chunk_coords
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
@@ -32,12 +32,21 @@ from .warp import LevelGrid, chunk_coords
 NEAREST_EPS = 1e-10
 # an aligned read (same CRS and pixel size, whole-pixel offset) is the identity for every method, as
 # in GDAL, which takes the source pixel on whole-pixel translations whatever the resampling
-DEFAULT_CACHE_BYTES = 512 * 2**20
+DEFAULT_CACHE_BYTES = 256 * 2**20
+
+
+def gdal_cachemax() -> int:
+    """Megabytes of GDAL block cache while a chunk task reads (``geocube.gdal-cachemax``, default 128),
+    unless the plan's GDAL settings give ``GDAL_CACHEMAX``: GDAL's own default (5 % of the machine's
+    memory per process) is more than a dask worker's memory limit allows."""
+    import dask.config
+
+    return int(dask.config.get("geocube.gdal-cachemax", 128))
 
 
 def cache_budget() -> int:
     """Bytes of resampling set-ups a process keeps: ``geocube.cache-bytes`` in dask's config, else a
-    quarter of a distributed worker's memory limit, else 512 MiB."""
+    quarter of a distributed worker's memory limit, else 256 MiB."""
     import dask.config
     from dask.utils import parse_bytes
 
@@ -76,6 +85,7 @@ class SourceRead:
     scale: tuple[float, float]
     align: tuple[int, int] | None
     mapping: Mapping
+    window: tuple[int, int, int, int]  # output rows/cols (row0, col0, row1, col1) the source may touch
 
     @property
     def direct(self) -> bool:
@@ -112,7 +122,19 @@ class _GatherCache:
                 self.bytes -= n
 
 
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.bytes = 0
+
+
 _cache = _GatherCache(DEFAULT_CACHE_BYTES)
+
+
+def clear_caches() -> None:
+    """Forget this process's resampling set-ups and this thread's open datasets (e.g. between benchmarks)."""
+    _cache.clear()
+    clear_handle_cache()
 
 
 @dataclass(frozen=True)
@@ -198,6 +220,7 @@ def compute_chunk(
     nodata = ctx.dformat.nodata
     out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
     env = dict(ctx.env)
+    env.setdefault("GDAL_CACHEMAX", gdal_cachemax())
     with gdal_settings(env):
         for sr in reads:
             try:
@@ -222,6 +245,20 @@ def _paint_source(ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int,
         region = out[:, ro:ro + data.shape[1], co:co + data.shape[2]]
         _paint(region, data, valid_mask(data, src.dformat.nodata), sr.mapping, ctx.dformat)
         return
+    # only the output pixels the source may touch: exact coordinates are the costly part
+    wr0, wc0, wr1, wc1 = sr.window
+    r0, r1 = max(row0, wr0), min(row0 + h, wr1)
+    c0, c1 = max(col0, wc0), min(col0 + w, wc1)
+    if r1 <= r0 or c1 <= c0:
+        return
+    _paint_resampled(ctx, sr, ds, out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0], r0, c0, r1 - r0, c1 - c0)
+
+
+def _paint_resampled(
+    ctx: ChunkContext, sr: SourceRead, ds: Any, out: np.ndarray, row0: int, col0: int, h: int, w: int
+) -> None:
+    """Resample the source onto output window (row0, col0, h, w), painted into ``out`` (its pixels)."""
+    src = sr.source
     setup = _setup(ctx, sr, row0, col0, h, w)
     if setup is None:
         return

@@ -99,7 +99,7 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
                 continue
             r0, c0, r1, c1 = geo.window
             sr = SourceRead(src, geo.level, geo.scale, geo.align,
-                            mapping_for(src.dformat, src.real_min, src.real_max, src.exponent))
+                            mapping_for(src.dformat, src.real_min, src.real_max, src.exponent), geo.window)
             for ci in range(r0 // cy, (r1 - 1) // cy + 1):
                 for cj in range(c0 // cx, (c1 - 1) // cx + 1):
                     per_chunk.setdefault((ci, cj), []).append(sr)

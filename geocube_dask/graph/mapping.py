@@ -53,23 +53,31 @@ def mapping_for(dformat: DFormat, real_min: float, real_max: float, exponent: fl
 
 
 def cast(values: np.ndarray, dtype: str) -> np.ndarray:
-    """Cast float values to ``dtype``: integers round half away from zero then saturate; floats cast."""
+    """Cast float values to ``dtype``: integers round half away from zero then saturate; floats cast.
+
+    Saturating first and rounding after gives the same integers (the bounds are integers) in fewer
+    passes over the data. Halves are rounded as ``floor(v + 0.5)`` (``-floor(-v + 0.5)`` below zero).
+    NaN (never a valid value here) gives an unspecified integer.
+    """
     np_dtype = np.dtype(dtype)
     v = np.asarray(values)
     if np_dtype.kind == "f":
         return v.astype(np_dtype, copy=False)
+    lo, hi = dtype_range(dtype)
     if v.dtype.kind in "iu":
-        lo, hi = dtype_range(dtype)
         if np.can_cast(v.dtype, np_dtype, casting="safe"):
             return v.astype(np_dtype, copy=False)
         return np.clip(v, lo, hi).astype(np_dtype)
-    lo, hi = dtype_range(dtype)
-    whole = np.trunc(v)
-    # v - trunc(v) is exact in floating point, so halves are detected exactly
-    rounded = whole + np.where(np.abs(v - whole) >= 0.5, np.sign(v), 0.0)
-    # NaN (never valid here, but keep it deterministic) becomes the low bound
-    rounded = np.nan_to_num(rounded, nan=lo, posinf=hi, neginf=lo)
-    return np.clip(rounded, lo, hi).astype(np_dtype)
+    with np.errstate(invalid="ignore"):
+        work = np.clip(v, lo, hi)
+        if lo >= 0:
+            work += 0.5
+            np.floor(work, out=work)
+        else:
+            half = np.copysign(0.5, work)
+            work += half
+            np.trunc(work, out=work)
+        return work.astype(np_dtype)
 
 
 def valid_mask(values: np.ndarray, nodata: float | None) -> np.ndarray | None:

@@ -1,0 +1,277 @@
+"""Cube benchmark: geocube_dask against odc-stac, stackstac and the raw-read floor.
+
+Run from the repository root (a clean clone is enough; data and the peers' venv are made on demand):
+
+    python bench/cube.py                          # the cube table, every tool
+    python bench/cube.py --all                    # + point timeseries, graph construction, out-of-core
+    python bench/cube.py --tools odc,stackstac,floor    # peers and floor only
+    python bench/cube.py --tools geocube          # geocube_dask only (values compared with saved peers)
+    python bench/cube.py --scenarios 80m-nearest --repeat 1    # a quick look
+
+The first run generates the collection into ``bench/_data/`` (about 1.2 GB, ~1 min on 2 cores, cached
+by its parameters) and creates ``bench/.venv-peers`` with ``bench/setup_peers.sh`` (~1 min). Each
+tool's output is saved under ``bench/_data/results/`` (about 8 GB for all scenarios) for the value
+comparison; a full run takes about 15 minutes.
+
+The collection: 38 synthetic scenes of 2048² px (4 bands uint16 0..10000 pixel-interleaved, nodata 0
+with no-data swaths, DEFLATE COG, overviews x2 x4): four Sentinel-2-like 10 m tiles, two in
+EPSG:32631 and two in EPSG:32632, on 10 dates (each tile misses one), a Landsat-like scene in
+EPSG:4326 and a SPOT-like one in Lambert-93, 11 days in all. The output grid is EPSG:32631 at 20 m
+(2035 × 1876 px, the 32631 tiles' x2 overview is exactly on it) and the same extent at 80 m.
+
+Every tool runs in its own process (peers with the venv's python), with chunks of 1024 and dask's
+threaded scheduler on 2 threads, best of ``--repeat`` runs, each run timing graph construction plus
+compute. Each peer is forced onto the same grid and the script asserts that its x/y coordinates are
+the grid's pixel centres. "floor" reads, with rasterio, exactly the source windows that intersect the
+output (all bands in one call, no warping, 2 threads), once at full resolution and once from the
+overview a correct engine would read; it does not depend on resampling or grouping and is measured
+once per resolution. Every run gets a fresh thread pool, and geocube_dask's process-wide resampling
+set-ups are forgotten before each of its runs: each repetition is a new request with only the OS page
+cache warm. A note gives geocube_dask's time for the same request repeated with its set-ups cached.
+
+Mpix/s counts output pixels × bands per second. "vs geocube" is geocube_dask's throughput divided
+by the tool's; targets: ≥ 1.3× odc-stac, ≥ 1.5× stackstac, ≥ 0.7× the floor from overviews.
+"same px" is the share of output values equal to geocube_dask's (informative: odc-stac keeps the
+first valid pixel per day where Geocube paints later pixels over earlier ones; nearest picks across
+CRSs depend on each warper's approximations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import collection as colls  # noqa: E402
+from common import (  # noqa: E402
+    BANDS,
+    DATA_DIR,
+    FLOOR,
+    FLOOR_OVR,
+    GEOCUBE,
+    LABELS,
+    ODC,
+    PEERS,
+    STACKSTAC,
+    Grid,
+    ensure_peers,
+    fmt_bytes,
+    fmt_seconds,
+    render_table,
+    run_job,
+    write_json,
+)
+
+TOOLS = (GEOCUBE, ODC, STACKSTAC, FLOOR)  # "floor" stands for both floor variants
+TARGETS = {ODC: 1.3, STACKSTAC: 1.5, FLOOR_OVR: 0.7}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One output request: grid scale (1 = 20 m), resampling, grouping."""
+
+    name: str
+    scale: int
+    resampling: str
+    group: str | None
+
+    def grid(self) -> Grid:
+        """The output grid."""
+        return colls.MAIN_GRID if self.scale == 1 else colls.MAIN_GRID.scaled(self.scale)
+
+
+SCENARIOS = (
+    Scenario("20m-nearest", 1, "nearest", None),
+    Scenario("20m-bilinear", 1, "bilinear", None),
+    Scenario("20m-nearest-day", 1, "nearest", "day"),
+    Scenario("80m-nearest", 4, "nearest", None),
+    Scenario("80m-bilinear", 4, "bilinear", None),
+    Scenario("80m-nearest-day", 4, "nearest", "day"),
+)
+
+
+def expected_images(coll: colls.Collection, group: str | None) -> int:
+    """Images in the answer: one per scene, or one per (UTC) day."""
+    if group == "day":
+        return len({s.datetime[:10] for s in coll.scenes})
+    return len(coll.scenes)
+
+
+def same_share(a_path: Path, b_path: Path) -> float | None:
+    """Share of equal values between two saved (time, band, y, x) outputs; None if not comparable."""
+    if not (a_path.exists() and b_path.exists()):
+        return None
+    a = np.load(a_path, mmap_mode="r")
+    b = np.load(b_path, mmap_mode="r")
+    if a.shape != b.shape:
+        return None
+    equal = sum(int(np.count_nonzero(a[i] == b[i])) for i in range(a.shape[0]))
+    return equal / a.size
+
+
+def build_jobs(coll: colls.Collection, scen: Scenario, tool: str, repeat: int, out_dir: Path) -> dict[str, Any]:
+    """The JSON job for one (scenario, tool)."""
+    return {
+        "kind": "cube",
+        "tool": tool,
+        "scenario": scen.name if tool not in (FLOOR, FLOOR_OVR) else f"{scen.scale}",
+        "items_multiband": str(coll.items_multiband),
+        "items_perband": str(coll.items_perband),
+        "scenes": str(coll.scenes_json),
+        "db": str(out_dir / "geocube.db"),
+        "tag": coll.name,
+        "grid": scen.grid().to_json(),
+        "resampling": scen.resampling,
+        "group": scen.group,
+        "repeat": repeat,
+        "save": str(out_dir / scen.name / f"{tool}.npy") if tool not in (FLOOR, FLOOR_OVR) else None,
+    }
+
+
+def run(tools: list[str], scenarios: list[Scenario], repeat: int) -> dict[str, dict[str, Any]]:
+    """Run every (scenario, tool); return results[scenario][tool]."""
+    coll = colls.ensure(colls.main_collection())
+    if any(t in PEERS for t in tools):
+        ensure_peers()
+    out_dir = DATA_DIR / "results" / f"cube-{coll.key}"
+    work = out_dir / "jobs"
+    runs: list[str] = []
+    for t in TOOLS:  # table order, whatever the order asked
+        if t in tools:
+            runs.extend([FLOOR, FLOOR_OVR] if t == FLOOR else [t])
+    floors: dict[tuple[int, str], dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    print(f"collection: {len(coll.scenes)} scenes, {coll.size_bytes() / 1e9:.2f} GB in {coll.root}", flush=True)
+    for scen in scenarios:
+        results[scen.name] = {}
+        for tool in runs:
+            if tool in (FLOOR, FLOOR_OVR) and (scen.scale, tool) in floors:
+                results[scen.name][tool] = floors[(scen.scale, tool)]
+                continue
+            job = build_jobs(coll, scen, tool, repeat, out_dir)
+            if job["save"]:
+                Path(job["save"]).unlink(missing_ok=True)  # a failed run leaves no stale output behind
+            res = run_job(job, work, timeout=3600)
+            if tool in (FLOOR, FLOOR_OVR):
+                floors[(scen.scale, tool)] = res
+            results[scen.name][tool] = res
+            status = res.get("error", "").splitlines()[-1:] if "error" in res else [fmt_seconds(res["time"]) + " s"]
+            print(f"  {scen.name:<16} {LABELS[tool]:<17} {status[0] if status else 'failed'}", flush=True)
+    # values against geocube_dask's (saved outputs of earlier runs count: values do not depend on the run)
+    for scen in scenarios:
+        saved = {t: out_dir / scen.name / f"{t}.npy" for t in (GEOCUBE, ODC, STACKSTAC)}
+        for tool in (ODC, STACKSTAC):
+            if tool in results[scen.name] and "error" not in results[scen.name][tool]:
+                results[scen.name][tool]["same_px"] = same_share(saved[GEOCUBE], saved[tool])
+        if all(t in results[scen.name] for t in PEERS):
+            results[scen.name]["peers_same_px"] = same_share(saved[ODC], saved[STACKSTAC])
+    write_json(out_dir / "results.json", results)
+    print_table(coll, scenarios, results)
+    return results
+
+
+def print_table(coll: colls.Collection, scenarios: list[Scenario], results: dict[str, dict[str, Any]]) -> None:
+    """The one table: time, Mpix/s, peak RSS, geocube_dask's ratio, target and value agreement."""
+    header = ["scenario", "tool", "time s", "Mpix/s", "peak RSS", "vs geocube", "target", "same px"]
+    rows: list[list[str]] = []
+    notes: list[str] = []
+    for scen in scenarios:
+        grid = scen.grid()
+        images = expected_images(coll, scen.group)
+        mpix = images * len(BANDS) * grid.pixels() / 1e6
+        res = results[scen.name]
+        ours = res.get(GEOCUBE, {})
+        ours_rate = mpix / ours["time"] if "time" in ours else None
+        first = True
+        if "warm_time" in ours:
+            notes.append(f"{scen.name}: geocube_dask repeating the request with its set-ups cached: "
+                         f"{fmt_seconds(ours['warm_time'])} s")
+        peers_same = res.get("peers_same_px")
+        if peers_same is not None:
+            notes.append(f"{scen.name}: odc-stac and stackstac agree on {100 * peers_same:.2f} % of values")
+        for tool, r in res.items():
+            if tool not in LABELS:
+                continue
+            label = scen.name if first else ""
+            first = False
+            if "error" in r:
+                rows.append([label, LABELS[tool], "error", "", "", "", "", ""])
+                notes.append(f"{scen.name} / {LABELS[tool]}: {r['error'].splitlines()[-1]}")
+                continue
+            rate = mpix / r["time"]
+            if "shape" in r and r["shape"][0] != images:
+                notes.append(f"{scen.name} / {LABELS[tool]}: {r['shape'][0]} images, expected {images}")
+            ratio = target = ""
+            if tool != GEOCUBE and ours_rate is not None:
+                ratio = f"{ours_rate / rate:.2f}×"
+            if tool in TARGETS:
+                target = f"≥ {TARGETS[tool]}×"
+                if ours_rate is not None:
+                    target += " ok" if ours_rate / rate >= TARGETS[tool] else " MISS"
+            same = r.get("same_px")
+            rows.append([
+                label, LABELS[tool], fmt_seconds(r["time"]), f"{rate:.0f}" if rate >= 100 else f"{rate:.1f}",
+                fmt_bytes(r.get("peak_rss")),
+                ratio, target, "" if same is None else f"{100 * same:.2f} %",
+            ])
+    print()
+    print(render_table(header, rows, "llrrrrrr"))
+    print()
+    for scen in scenarios:
+        grid = scen.grid()
+        images = expected_images(coll, scen.group)
+        print(f"  {scen.name}: {grid.crs} {grid.resolution:g} m, {images} images × {len(BANDS)} bands × "
+              f"{grid.shape[1]} × {grid.shape[0]} px")
+    versions = sorted({
+        r["version"] for res in results.values() for r in res.values() if isinstance(r, dict) and "version" in r
+    })
+    print("  versions: " + "; ".join(versions))
+    for note in notes:
+        print("  note: " + note)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated among {','.join(TOOLS)}")
+    p.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS),
+                   help="comma-separated among " + ",".join(s.name for s in SCENARIOS))
+    p.add_argument("--repeat", type=int, default=3, help="runs per tool, the best is reported")
+    p.add_argument("--all", action="store_true", help="also the timeseries, graph and out-of-core benchmarks")
+    args = p.parse_args(argv)
+    args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    unknown = set(args.tools) - set(TOOLS)
+    if unknown:
+        p.error(f"unknown tools {sorted(unknown)}")
+    by_name = {s.name: s for s in SCENARIOS}
+    try:
+        args.scenarios = [by_name[s.strip()] for s in args.scenarios.split(",") if s.strip()]
+    except KeyError as e:
+        p.error(f"unknown scenario {e}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    args = parse_args(argv)
+    run(args.tools, args.scenarios, args.repeat)
+    if args.all:
+        import graph
+        import ooc
+        import timeseries
+
+        tools = ",".join(args.tools)
+        timeseries.main(["--tools", tools, "--repeat", str(args.repeat)])
+        graph.main(["--tools", tools, "--repeat", str(args.repeat)])
+        ooc.main(["--tools", ",".join(t for t in args.tools if t in (GEOCUBE, ODC))])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
