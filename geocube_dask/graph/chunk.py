@@ -159,7 +159,7 @@ def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: i
     found = _cache.get(key)
     if found is not None:
         return found if found != "empty" else None
-    sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg)
+    sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=method == "near")
     setup = _gather_setup(sx, sy, lg) if method == "near" else _kernel_setup(sx, sy, lg, method, sr.scale)
     if setup is None:
         _cache.put(key, "empty", 64)
