@@ -130,7 +130,15 @@ def check_coords(xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndar
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
+    """Peak resident set size of this process so far.
+
+    Linux's VmHWM belongs to this program's memory only; ``ru_maxrss`` would also count the parent's
+    resident size at the time it forked this process (it is kept across exec).
+    """
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
