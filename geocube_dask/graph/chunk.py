@@ -269,19 +269,17 @@ def _paint_resampled(
     data, (ro, co) = got
     if data.shape[1:] != (hh, ww):  # cannot happen: windows are clipped to the level grid
         raise RuntimeError(f"short read {data.shape} for window {setup.window} of {src.uri}")
-    valid = valid_mask(data, src.dformat.nodata)
     if isinstance(setup, _Gather):
         flat = data.reshape(data.shape[0], -1)
         values = np.take(flat, setup.index, axis=1).reshape(data.shape[0], h, w)
-        ok = None
-        if valid is not None:
-            ok = np.take(valid.reshape(valid.shape[0], -1), setup.index, axis=1).reshape(valid.shape[0], h, w)
+        # validity is a per-value test: testing the gathered values equals gathering the test
+        ok = valid_mask(values, src.dformat.nodata)
         if setup.inside is not None:
             inside = setup.inside.reshape(1, h, w)
             ok = inside if ok is None else (ok & inside)
         _paint(out, values, ok, sr.mapping, ctx.dformat)
         return
-    values, ok = setup.resampler(data, valid)
+    values, ok = setup.resampler(data, valid_mask(data, src.dformat.nodata))
     _paint(out, values, ok, sr.mapping, ctx.dformat)
 
 
