@@ -61,7 +61,8 @@ import sqlalchemy as sa
 from pyproj import Transformer
 
 import geocube_dask as gd
-from geocube_dask.catalog.indexing import DENSIFY_POINTS, PreparedDataset
+from geocube_dask.catalog.footprints import DENSIFY_POINTS
+from geocube_dask.catalog.indexing import PreparedDataset
 from geocube_dask.catalog.schema import metadata
 from geocube_dask.entities import DFormat, Instance, Record
 

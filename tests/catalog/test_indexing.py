@@ -17,9 +17,8 @@ import shapely
 from affine import Affine
 from pyproj import Transformer
 from rasterio.control import GroundControlPoint
-from rasterio.warp import transform_bounds
 from rasters import SCENES, Scene, write_scene
-from shapely.geometry import MultiPolygon, Point, Polygon, box
+from shapely.geometry import Point, box
 
 from geocube_dask.catalog.indexing import FileInfo, prepare_dataset, read_file_info
 from geocube_dask.entities import DFormat, Variable
@@ -66,27 +65,6 @@ def test_header_of_each_crs(name: str, scene_files: dict[str, Path]) -> None:
     assert native.equals(box(left, bottom, right, top))
 
 
-@pytest.mark.parametrize("name", sorted(SCENES))
-def test_footprint_4326_follows_transformed_edges(name: str, scene_files: dict[str, Path]) -> None:
-    scene = SCENES[name]
-    info = read_file_info(str(scene_files[name]))
-    fp = shapely.from_wkt(info.footprint_4326_wkt)
-    assert isinstance(fp, Polygon) and fp.is_valid
-    to_lonlat = Transformer.from_crs(scene.crs, "EPSG:4326", always_xy=True)
-    left, bottom, right, top = scene.bounds
-    # the corners, and points along each edge, transformed independently with pyproj, lie on its boundary
-    t = np.linspace(0, 1, 7)
-    xs = np.concatenate([left + t * (right - left), np.full(7, right), left + t * (right - left), np.full(7, left)])
-    ys = np.concatenate([np.full(7, top), bottom + t * (top - bottom), np.full(7, bottom), bottom + t * (top - bottom)])
-    lon, lat = to_lonlat.transform(xs, ys)
-    for x, y in zip(lon, lat, strict=True):
-        # 21 points per edge: between them the boundary is a chord, within a few cm of the true curve
-        assert fp.exterior.distance(Point(x, y)) < 1e-7
-    expected = transform_bounds(scene.crs, "EPSG:4326", left, bottom, right, top, densify_pts=21)
-    assert np.allclose(fp.bounds, expected, atol=1e-9)
-    assert len(fp.exterior.coords) == 4 * 20 + 1
-
-
 def test_nodata_variants(tmp_path: Path) -> None:
     none = read_file_info(str(write_scene(tmp_path / "none.tif", "utm31", nodata=None)))
     assert none.nodatas == (None, None, None)
@@ -123,50 +101,6 @@ def test_custom_crs_is_kept_as_wkt(tmp_path: Path) -> None:
     assert not info.crs.startswith("EPSG:") and "Sinusoidal" in info.crs
     lon, lat = Transformer.from_crs(wkt, "EPSG:4326", always_xy=True).transform(-50000.0, 5000000.0)
     assert shapely.from_wkt(info.footprint_4326_wkt).exterior.distance(Point(lon, lat)) < 1e-9
-
-
-# --- read_file_info: footprints at the edges of the world ----------------------------------------------
-
-
-def test_global_lonlat_grid_is_clipped(tmp_path: Path) -> None:
-    # pixel edges overshoot the poles and the antimeridian by half a pixel, as global grids often do
-    scene = Scene("EPSG:4326", -180.5, 90.5, 1.0, 361, 181)
-    info = read_file_info(str(write_scene(tmp_path / "world.tif", scene, bands=1, overviews=())))
-    fp = shapely.from_wkt(info.footprint_4326_wkt)
-    assert fp.is_valid and fp.bounds == (-180.0, -90.0, 180.0, 90.0)
-    assert fp.area == pytest.approx(360 * 180)
-
-
-def test_0_360_grid_is_wrapped(tmp_path: Path) -> None:
-    scene = Scene("EPSG:4326", 170.0, 10.0, 0.1, 200, 100)  # lon 170..190
-    info = read_file_info(str(write_scene(tmp_path / "wrap.tif", scene, bands=1, overviews=())))
-    fp = shapely.from_wkt(info.footprint_4326_wkt)
-    assert isinstance(fp, MultiPolygon) and fp.is_valid
-    assert fp.equals(box(170, 0, 180, 10).union(box(-180, 0, -170, 10)))
-
-
-def test_antimeridian_crossing_utm_is_split(tmp_path: Path) -> None:
-    scene = Scene("EPSG:32660", 800000.0, 100000.0, 500.0, 200, 200)  # UTM 60N, x 800..900 km at the equator
-    info = read_file_info(str(write_scene(tmp_path / "utm60.tif", scene, bands=1, overviews=())))
-    fp = shapely.from_wkt(info.footprint_4326_wkt)
-    assert isinstance(fp, MultiPolygon) and fp.is_valid
-    west, _, east, _ = fp.bounds
-    assert west == -180.0 and east == 180.0
-    assert fp.intersects(Point(179.9, 0.5)) and fp.intersects(Point(-179.95, 0.5))
-    assert not fp.intersects(Point(0, 0.5))
-    assert fp.area < 2  # about 0.9° × 0.9°, not a band around the globe
-
-
-def test_polar_stereographic_footprint_contains_the_pole(tmp_path: Path) -> None:
-    scene = Scene("EPSG:3413", -500000.0, 500000.0, 5000.0, 200, 200)  # NSIDC north polar stereographic
-    info = read_file_info(str(write_scene(tmp_path / "pole.tif", scene, bands=1, overviews=())))
-    fp = shapely.from_wkt(info.footprint_4326_wkt)
-    assert fp.is_valid and fp.bounds[3] == 90.0 and fp.bounds[0] == -180.0 and fp.bounds[2] == 180.0
-    assert fp.intersects(Point(10, 89.9)) and fp.intersects(Point(-170, 89.9))
-    # the corners, 707 km from the pole, are its southernmost points
-    _, corner_lat = Transformer.from_crs("EPSG:3413", "EPSG:4326", always_xy=True).transform(-500000.0, 500000.0)
-    assert fp.bounds[1] == pytest.approx(corner_lat, abs=1e-9) and 83 < corner_lat < 84
-    assert not fp.intersects(Point(0, 80))
 
 
 # --- read_file_info: sub-images ------------------------------------------------------------------------
