@@ -66,6 +66,9 @@ class GridSpec:
     height: int
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "transform", tuple(float(v) for v in self.transform))
+        object.__setattr__(self, "width", int(self.width))
+        object.__setattr__(self, "height", int(self.height))
         if self.width < 0 or self.height < 0:
             raise InvalidArgument(f"grid size must be positive, got {self.width}x{self.height}")
         if self.width * self.height > MAX_PIXELS:

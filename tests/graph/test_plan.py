@@ -89,3 +89,35 @@ def test_nan_nodata_round_trips():
 def test_bad_plan_json(text):
     with pytest.raises(InvalidArgument):
         CubePlan.from_json(text)
+
+
+def test_token_changes_with_anything_that_changes_pixels_and_not_otherwise():
+    from dataclasses import replace
+
+    rows = [(rec("a", 1), src(600000, "a")), (rec("b", 2), src(600100, "b"))]
+    p = plan(rows, gdal_env={"B": "2", "A": "1"})
+    assert plan(rows, gdal_env={"A": "1", "B": "2"}).token == p.token  # option order does not matter
+    image = p.images[1]
+    changed_source = replace(image.sources[0], real_max=2.0)
+    variants = [
+        replace(p, images=(p.images[0], replace(image, sources=(changed_source,)))),
+        replace(p, resampling="bilinear"),
+        replace(p, chunks=(512, 512)),
+        replace(p, gdal_env={"A": "1", "B": "3"}),
+        replace(p, on_error="nodata"),
+        replace(p, grid=GridSpec("EPSG:32631", (20.0, 0.0, 600020.0, 0.0, -20.0, 5000000.0), 100, 100)),
+    ]
+    tokens = {p.token} | {v.token for v in variants}
+    assert len(tokens) == len(variants) + 1
+
+
+def test_token_is_the_same_in_another_process():
+    import subprocess
+    import sys
+
+    rows = [(rec("a", 1), src(600000.5, "a")), (rec("b", 2), src(600100, "b"))]
+    p = plan(rows, gdal_env={"GDAL_HTTP_TIMEOUT": "30"})
+    code = "import sys; from geocube_dask.graph.plan import CubePlan; print(CubePlan.from_json(sys.stdin.read()).token)"
+    out = subprocess.run([sys.executable, "-c", code], input=p.to_json(include_secrets=True), text=True,
+                         capture_output=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
+    assert out.stdout.strip() == p.token
