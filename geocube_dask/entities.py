@@ -1,7 +1,8 @@
 """Plain, validated value types shared by the catalogue and the engine.
 
-Nothing here touches a database or a file. Each type validates itself on construction and raises a
-:class:`~geocube_dask.errors.GeocubeError` subclass whose message says what to fix.
+Nothing here touches a database or a file. The value types (DFormat, Palette) validate themselves on
+construction and raise a :class:`~geocube_dask.errors.GeocubeError` subclass whose message says what to
+fix; the entity rows (Variable, Record, Dataset, Layout…) are checked by the catalogue that creates them.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ RESAMPLINGS = (
 def check_name(name: Any, what: str = "name", *, allow_slash: bool = True) -> str:
     """Return ``name`` if it follows the URN-like naming rule, else raise :class:`InvalidName`."""
     regex = NAME_RE if allow_slash else INSTANCE_NAME_RE
-    if not isinstance(name, str) or not regex.match(name):
+    if not isinstance(name, str) or not regex.fullmatch(name):
         rule = "letters, digits, '-', ':', '_'" + (" and '/' between parts" if allow_slash else "")
         raise InvalidName(f"invalid {what} {name!r}: use only {rule}, with no spaces and nothing empty")
     return name
@@ -104,7 +105,10 @@ class DFormat:
     def __post_init__(self) -> None:
         for name in ("nodata", "min", "max"):
             value = getattr(self, name)
-            if isinstance(value, int | np.integer | np.floating) and not isinstance(value, bool):
+            if isinstance(value, bool | np.bool_) or not (value is None or isinstance(value, int | float | np.number)):
+                kind = "number (NaN allowed for floats)" if name == "nodata" else "finite number"
+                raise InvalidDFormat(f"dformat {name} must be a {kind}, not {value!r}")
+            if isinstance(value, int | np.integer | np.floating):
                 object.__setattr__(self, name, float(value))
         if self.dtype not in DTYPES:
             raise InvalidDFormat(f"unknown dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}")
@@ -164,6 +168,8 @@ class DFormat:
 
 
 def _is_dtype(value: Any) -> bool:
+    if value is None:  # np.dtype(None) is float64: a missing dtype is an error, not a default
+        return False
     try:
         np.dtype(value)
     except TypeError:
@@ -209,7 +215,7 @@ class Palette:
                 raise InvalidArgument(f"palette {self.name!r}: point values must be strictly increasing")
         for p in pts:
             for c in (p.r, p.g, p.b, p.a):
-                if not (isinstance(c, int) and 0 <= c <= 255):
+                if not (isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255):
                     raise InvalidArgument(f"palette {self.name!r}: colour components must be integers 0..255")
 
     def colours(self, values: np.ndarray) -> np.ndarray:

@@ -1,8 +1,9 @@
 """Deterministic synthetic rasters: the demo collection, test fixtures and benchmarks are made with these.
 
-Values are smooth functions of the georeferenced pixel centre (so overlapping tiles in one CRS agree)
-plus seeded texture, shaped like surface reflectances scaled to 0..10000, with a few saturated "clouds"
-above 10000 and an optional nodata region (a diagonal swath edge). Files are written as tiled
+Values are a smooth function of the georeferenced pixel centre (overlapping tiles in one CRS share it)
+plus per-tile seeded noise and a few bright "clouds" placed within each tile (above 10000, so they
+saturate a 0..10000 variable), shaped like surface reflectances scaled to 0..10000, with an optional
+nodata region (a diagonal swath edge). Files are written as tiled
 GeoTIFF or Cloud Optimized GeoTIFF with internal overviews.
 """
 
