@@ -58,6 +58,7 @@ def open_source(uri: str, subdir: str, overview_level: int, env_key: tuple[objec
     kwargs = {} if overview_level < 0 else {"overview_level": overview_level}
     ds = rasterio.open(path, **kwargs)
     cache[key] = ds
+    cache.move_to_end(key)  # a reopened handle is the most recently used, not the oldest
     while len(cache) > MAX_OPEN_PER_THREAD:
         _, old = cache.popitem(last=False)
         with contextlib.suppress(Exception):
