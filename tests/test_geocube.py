@@ -246,7 +246,7 @@ def test_gdal_settings_travel_to_process_workers(gc, scenes, http_server):
         gc.index_dataset(url, record=NewRecord("private", "2024-01-01"), instance=inst)
         cube = gc.get_cube(inst, **kw)
     assert cube.sizes["time"] == 1
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         got = client.compute(cube.data).result()
     want = reference_image(ref(scenes, ["utm31"]), grid_of(cube), "uint16", 0, "near", 4)

@@ -54,7 +54,7 @@ def test_local_cluster_with_processes_equals_threads(scenes):
     for method in ("near", "bilinear"):
         plan = make_plan(images, grid, resampling=method, chunks=97, gdal_env={"GDAL_CACHEMAX": "64"})
         expected = threaded(cube_from_plan(plan))
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
                 Client(cluster) as client:
             got = client.compute(cube_from_plan(plan).data).result()
         np.testing.assert_array_equal(got, expected)
