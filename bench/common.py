@@ -38,6 +38,7 @@ EXPORT_DONE = "=== export done ==="  # printed by an out-of-core job once its ex
 
 # Tool names, in table order. Peers run in the peers' venv; the others with the main interpreter.
 GEOCUBE = "geocube"
+GEOCUBE_LOAD = "geocube-load"  # gd.load(cube): chunks written into one preallocated array
 ODC = "odc"
 STACKSTAC = "stackstac"
 FLOOR = "floor"
@@ -45,6 +46,7 @@ FLOOR_OVR = "floor-ovr"
 PEERS = (ODC, STACKSTAC)
 LABELS = {
     GEOCUBE: "geocube_dask",
+    GEOCUBE_LOAD: "geocube_dask load",
     ODC: "odc-stac",
     STACKSTAC: "stackstac",
     FLOOR: "floor, full res",

@@ -30,6 +30,7 @@ from .errors import (
 )
 from .geocube import Geocube, connect
 from .graph.cube import cube_from_plan
+from .graph.load import load
 from .graph.plan import CubePlan
 
 __all__ = [
@@ -37,5 +38,5 @@ __all__ = [
     "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
     "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
     "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",
-    "Variable", "connect", "cube_from_plan",
+    "Variable", "connect", "cube_from_plan", "load",
 ]

@@ -1,0 +1,64 @@
+"""gd.load: a lazy cube computed into one preallocated array, checked against the plain reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from distributed import Client, LocalCluster
+from reference import reference_image
+from scenes import centre_in, make_plan, ref_grid, ref_of, source_for
+
+import geocube_dask as gd
+from geocube_dask.graph.cube import cube_from_plan
+from geocube_dask.graph.grid import make_grid
+from geocube_dask.graph.load import _on_distributed
+
+NAMES = ["utm31", "utm32", "l93", "utm31b"]
+
+
+@pytest.fixture
+def plan(scenes):
+    x, y = centre_in("EPSG:32631")
+    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(NAMES)]
+    return make_plan(images, grid, chunks=(64, 96))  # many chunks of unequal sizes at the edges
+
+
+def reference(plan) -> np.ndarray:
+    fmt = plan.dformat
+    return np.stack([
+        reference_image([ref_of(s) for s in im.sources], ref_grid(plan.grid), fmt.dtype, fmt.nodata, "near", 4)
+        for im in plan.images
+    ])
+
+
+@pytest.mark.parametrize("scheduler", ["threads", "sync"])
+def test_load_gives_the_reference_pixels_with_the_cube_coordinates(plan, scheduler: str) -> None:
+    cube = cube_from_plan(plan)
+    got = gd.load(cube, scheduler=scheduler)
+    assert isinstance(got.data, np.ndarray) and got.data.flags.c_contiguous
+    np.testing.assert_array_equal(got.values, reference(plan))
+    assert got.dims == cube.dims and got.dtype == cube.dtype and got.attrs == cube.attrs
+    xr.testing.assert_identical(got.coords.to_dataset(), cube.coords.to_dataset())
+    assert got.rio.crs == cube.rio.crs and got.rio.nodata == cube.rio.nodata
+
+
+def test_load_of_a_computed_or_empty_cube(plan, scenes) -> None:
+    cube = cube_from_plan(plan)
+    computed = cube.compute()
+    assert gd.load(computed) is computed
+    x, y = centre_in("EPSG:32631")
+    far = make_grid("EPSG:32631", 15.0, (x + 5e5, y, x + 5e5 + 300, y + 300))
+    empty = cube_from_plan(make_plan([[source_for(scenes["utm31"].path)]], far))
+    loaded = gd.load(empty)
+    assert loaded.shape == empty.shape and loaded.shape[0] == 0 and isinstance(loaded.data, np.ndarray)
+
+
+def test_on_a_distributed_client_load_computes_on_the_workers(plan) -> None:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        assert _on_distributed(None) and _on_distributed(client)
+        got = gd.load(cube_from_plan(plan))
+        np.testing.assert_array_equal(got.values, reference(plan))
+    assert not _on_distributed(None) and not _on_distributed("threads")
