@@ -264,3 +264,19 @@ def test_affine_transform_and_shape_request(indexed):
     t = Affine(12.5, 0, x - 600, 0, -12.5, y + 600)
     cube = gc.get_cube(inst, crs="EPSG:32631", transform=t, shape=(96, 80))
     assert cube.shape[1:] == (4, 96, 80) and cube.rio.transform() == t
+
+
+def test_like_another_cube_gives_its_grid_and_the_reference_pixels(indexed, scenes):
+    gc, inst = indexed
+    x, y = centre_in("EPSG:32632")
+    first = gc.get_cube(inst, records=gc.list_records(name="utm32"), crs="EPSG:32632", resolution=25,
+                        bounds=(x - 1000, y - 800, x + 1000, y + 800))
+    # another record on the grid of the first cube: same CRS, transform and shape, exact pixels
+    second = gc.get_cube(inst, records=gc.list_records(name="l93"), like=first)
+    assert second.rio.crs == first.rio.crs and second.rio.transform() == first.rio.transform()
+    assert (second.sizes["y"], second.sizes["x"]) == (first.sizes["y"], first.sizes["x"])
+    np.testing.assert_array_equal(second.x.values, first.x.values)
+    want = reference_image(ref(scenes, ["l93"]), grid_of(first), "uint16", 0, "near", 4)
+    assert np.array_equal(gd.load(second).values[0], want)
+    with pytest.raises(InvalidArgument):
+        gc.get_cube(inst, like=first, crs="EPSG:4326", resolution=0.001)

@@ -193,6 +193,11 @@ def make_grid(
     ``aoi_crs``, whose bounds in ``crs`` are snapped).
     """
     if like is not None:
+        given = [name for name, value in (("crs", crs), ("resolution", resolution), ("bounds", bounds),
+                                          ("transform", transform), ("shape", shape), ("aoi", aoi))
+                 if value is not None]
+        if given:
+            raise InvalidArgument(f"like= gives the whole output grid: leave out {', '.join(given)}")
         try:
             like_crs = like.rio.crs
             like_transform = like.rio.transform()

@@ -53,6 +53,10 @@ def test_grid_like_an_existing_cube():
     g = make_grid(like=da)
     assert (g.width, g.height) == (4, 3)
     assert g.transform[:3] == (10, 0, 0) and g.transform[3:] == (0, -10, 30)
+    with pytest.raises(InvalidArgument, match="leave out crs, resolution"):
+        make_grid("EPSG:3857", 10, like=da)
+    with pytest.raises(InvalidArgument, match="CRS"):
+        make_grid(like=da.drop_vars("spatial_ref"))
 
 
 def test_crs_string_prefers_epsg_codes():
