@@ -12,6 +12,7 @@ overwrites; pixels no source covers keep the variable's nodata. Per source:
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -222,9 +223,9 @@ def compute_chunk(
     env = dict(ctx.env)
     env.setdefault("GDAL_CACHEMAX", gdal_cachemax())
     with gdal_settings(env):
-        for sr in reads:
+        for i, sr in enumerate(reads):
             try:
-                _paint_source(ctx, sr, out, row0, col0, h, w)
+                _paint_source(ctx, sr, out, row0, col0, h, w, first=i == 0)
             except Exception as exc:
                 forget_source(sr.source.uri)
                 if ctx.on_error == "nodata":
@@ -233,8 +234,22 @@ def compute_chunk(
     return out[None]
 
 
-def _paint_source(ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int, col0: int, h: int, w: int) -> None:
+def _copies_as_is(ctx: ChunkContext, sr: SourceRead, first: bool) -> bool:
+    """Whether the source can be copied over the chunk without a validity test: it is the first painted
+    (the chunk is all nodata), its values are the variable's values, and its nodata is the variable's."""
+    if not (first and sr.mapping.is_identity):
+        return False
+    a, b = sr.source.dformat.nodata, ctx.dformat.nodata
+    if a is None or b is None:
+        return False
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def _paint_source(
+    ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int, col0: int, h: int, w: int, first: bool = False
+) -> None:
     src = sr.source
+    as_is = _copies_as_is(ctx, sr, first)
     ds = open_source(src.uri, src.subdir, sr.level.level, ctx.env)
     if sr.align is not None:
         dr, dc = sr.align
@@ -243,7 +258,7 @@ def _paint_source(ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int,
             return
         data, (ro, co) = got
         region = out[:, ro:ro + data.shape[1], co:co + data.shape[2]]
-        _paint(region, data, valid_mask(data, src.dformat.nodata), sr.mapping, ctx.dformat)
+        _paint(region, data, None if as_is else valid_mask(data, src.dformat.nodata), sr.mapping, ctx.dformat)
         return
     # only the output pixels the source may touch: exact coordinates are the costly part
     wr0, wc0, wr1, wc1 = sr.window
@@ -251,11 +266,13 @@ def _paint_source(ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int,
     c0, c1 = max(col0, wc0), min(col0 + w, wc1)
     if r1 <= r0 or c1 <= c0:
         return
-    _paint_resampled(ctx, sr, ds, out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0], r0, c0, r1 - r0, c1 - c0)
+    _paint_resampled(ctx, sr, ds, out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0], r0, c0, r1 - r0, c1 - c0,
+                     as_is)
 
 
 def _paint_resampled(
-    ctx: ChunkContext, sr: SourceRead, ds: Any, out: np.ndarray, row0: int, col0: int, h: int, w: int
+    ctx: ChunkContext, sr: SourceRead, ds: Any, out: np.ndarray, row0: int, col0: int, h: int, w: int,
+    as_is: bool = False,
 ) -> None:
     """Resample the source onto output window (row0, col0, h, w), painted into ``out`` (its pixels)."""
     src = sr.source
@@ -273,7 +290,7 @@ def _paint_resampled(
         flat = data.reshape(data.shape[0], -1)
         values = np.take(flat, setup.index, axis=1).reshape(data.shape[0], h, w)
         # validity is a per-value test: testing the gathered values equals gathering the test
-        ok = valid_mask(values, src.dformat.nodata)
+        ok = None if as_is else valid_mask(values, src.dformat.nodata)
         if setup.inside is not None:
             inside = setup.inside.reshape(1, h, w)
             ok = inside if ok is None else (ok & inside)
