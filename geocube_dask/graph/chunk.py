@@ -178,17 +178,20 @@ def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | No
         fx = np.floor(sx + NEAREST_EPS)
         fy = np.floor(sy + NEAREST_EPS)
         inside = (sx >= 0) & (fx < lg.width) & (sy >= 0) & (fy < lg.height)
-    if not inside.any():
-        return None
-    ix = np.where(inside, fx, 0).astype(np.int64)
-    iy = np.where(inside, fy, 0).astype(np.int64)
-    c0, c1 = int(ix[inside].min()), int(ix[inside].max()) + 1
-    r0, r1 = int(iy[inside].min()), int(iy[inside].max()) + 1
-    ww = c1 - c0
-    index = ((iy - r0) * ww + (ix - c0)).ravel()
-    index[~inside.ravel()] = 0
     all_in = bool(inside.all())
-    return _Gather((r0, c0, r1 - r0, ww), index.astype(np.intp), None if all_in else inside.ravel())
+    if not all_in and not inside.any():
+        return None
+    where = {} if all_in else {"where": inside}
+    c0 = int(np.min(fx, initial=np.inf, **where))
+    c1 = int(np.max(fx, initial=-np.inf, **where)) + 1
+    r0 = int(np.min(fy, initial=np.inf, **where))
+    r1 = int(np.max(fy, initial=-np.inf, **where)) + 1
+    ww = c1 - c0
+    # pixel indices are whole numbers far below 2**53: exact in float64, cast once
+    index = (fy - r0) * ww + (fx - c0)
+    if not all_in:
+        index[~inside] = 0
+    return _Gather((r0, c0, r1 - r0, ww), index.astype(np.intp).ravel(), None if all_in else inside.ravel())
 
 
 def _kernel_setup(
