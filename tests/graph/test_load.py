@@ -12,7 +12,7 @@ from scenes import centre_in, make_plan, ref_grid, ref_of, source_for
 import geocube_dask as gd
 from geocube_dask.graph.cube import cube_from_plan
 from geocube_dask.graph.grid import make_grid
-from geocube_dask.graph.load import _on_distributed
+from geocube_dask.graph.load import _writes_in_this_process
 
 NAMES = ["utm31", "utm32", "l93", "utm31b"]
 
@@ -58,7 +58,14 @@ def test_load_of_a_computed_or_empty_cube(plan, scenes) -> None:
 def test_on_a_distributed_client_load_computes_on_the_workers(plan) -> None:
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        assert _on_distributed(None) and _on_distributed(client)
+        assert not _writes_in_this_process(None) and not _writes_in_this_process(client)
         got = gd.load(cube_from_plan(plan))
         np.testing.assert_array_equal(got.values, reference(plan))
-    assert not _on_distributed(None) and not _on_distributed("threads")
+    assert _writes_in_this_process(None) and _writes_in_this_process("threads") and _writes_in_this_process("sync")
+
+
+def test_with_the_multiprocessing_scheduler_load_gets_the_chunks_back(plan) -> None:
+    # tasks run in other processes: writing into this process's array would leave it empty
+    assert not _writes_in_this_process("processes")
+    got = gd.load(cube_from_plan(plan), scheduler="processes", num_workers=2)
+    np.testing.assert_array_equal(got.values, reference(plan))
