@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 import shapely
 import sqlalchemy as sa
+from common import DATA_DIR, render_table
 from pyproj import Transformer
 
 import geocube_dask as gd
@@ -66,8 +67,6 @@ from geocube_dask.catalog.indexing import PreparedDataset
 from geocube_dask.catalog.schema import metadata
 from geocube_dask.entities import DFormat, Instance, Record
 
-BENCH_DIR = Path(__file__).resolve().parent
-DATA_DIR = BENCH_DIR / "_data"
 SQLITE_PATH = DATA_DIR / "catalog-bench.db"
 RESULTS_DIR = DATA_DIR / "results"
 DEFAULT_PG_URL = "postgresql+psycopg2://geocube:geocube@127.0.0.1:5432/geocube_bench"
@@ -529,18 +528,6 @@ def run_queries(
 
 
 # --- report ---------------------------------------------------------------------------------------------
-
-
-def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str) -> str:
-    """A plain-text table; ``align`` is one char per column, ``l`` or ``r``."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            str(c).ljust(w) if a == "l" else str(c).rjust(w) for c, w, a in zip(cells, widths, align, strict=True)
-        ).rstrip()
-
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 def ms(seconds: float) -> str:

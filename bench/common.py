@@ -289,3 +289,14 @@ def render_table(header: Sequence[str], rows: Sequence[Sequence[str]], align: st
 
     rule = "  ".join("-" * w for w in widths)
     return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def print_report(title: str, header: Sequence[str], rows: Sequence[Sequence[str]], align: str,
+                 notes: Sequence[str] = ()) -> None:
+    """A benchmark's report: its title line, the table and its notes."""
+    print()
+    print(title)
+    print(render_table(header, rows, align))
+    for note in notes:
+        print("  note: " + note)
+    print()

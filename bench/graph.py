@@ -32,7 +32,7 @@ from common import (  # noqa: E402
     ensure_peers,
     fmt_bytes,
     fmt_seconds,
-    render_table,
+    print_report,
     run_job,
     write_json,
 )
@@ -79,13 +79,11 @@ def run(tools: list[str], records: int, repeat: int) -> dict[str, Any]:
             LABELS[tool], fmt_seconds(r["time"]), str(r["images"]), f"{r['tasks']:,}", fmt_bytes(r["peak_rss"]),
             target, fmt_seconds(r.get("index_seconds")) if "index_seconds" in r else "",
         ])
-    print()
-    print(f"Graph construction: {records:,} records, output {grid.crs} {grid.resolution:g} m "
-          f"{grid.shape[1]} × {grid.shape[0]} px, chunks 1024; best of {repeat}")
-    print(render_table(header, rows, "lrrrrrr"))
-    for note in notes:
-        print("  note: " + note)
-    print()
+    print_report(
+        f"Graph construction: {records:,} records, output {grid.crs} {grid.resolution:g} m "
+        f"{grid.shape[1]} × {grid.shape[0]} px, chunks 1024; best of {repeat}",
+        header, rows, "lrrrrrr", notes,
+    )
     return results
 
 

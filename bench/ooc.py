@@ -32,7 +32,7 @@ from common import (  # noqa: E402
     ensure_peers,
     fmt_bytes,
     fmt_seconds,
-    render_table,
+    print_report,
     run_job,
     write_json,
 )
@@ -104,13 +104,11 @@ def run(tools: list[str], resolution: float, timeout: float = 900) -> dict[str, 
             f"{r['cube_bytes'] / r['time'] / 1e6:.0f}", fmt_bytes(r["zarr_bytes"]), fmt_bytes(r["tree_peak_rss"]),
             f"< {fmt_bytes(TARGET_RSS)} " + ("ok" if ok else "MISS"), events,
         ])
-    print()
-    print(f"Out-of-core: {grid.crs} {resolution:g} m, {len(coll.scenes)} images × 4 bands × {grid.shape[1]} × "
-          f"{grid.shape[0]} px → zarr on LocalCluster({WORKERS} workers × 1 thread, memory_limit={MEMORY_LIMIT})")
-    print(render_table(header, rows, "lrrrrrrrl"))
-    for note in notes:
-        print("  note: " + note)
-    print()
+    print_report(
+        f"Out-of-core: {grid.crs} {resolution:g} m, {len(coll.scenes)} images × 4 bands × {grid.shape[1]} × "
+        f"{grid.shape[0]} px → zarr on LocalCluster({WORKERS} workers × 1 thread, memory_limit={MEMORY_LIMIT})",
+        header, rows, "lrrrrrrrl", notes,
+    )
     return results
 
 

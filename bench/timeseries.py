@@ -36,7 +36,7 @@ from common import (  # noqa: E402
     ensure_peers,
     fmt_bytes,
     fmt_seconds,
-    render_table,
+    print_report,
     run_job,
     write_json,
 )
@@ -96,13 +96,11 @@ def run(tools: list[str], repeat: int) -> dict[str, Any]:
                 target += " ok" if r["time"] / ours["time"] >= TARGETS[tool] else " MISS"
         rows.append([NAMES[tool], fmt_seconds(r["time"]), str(len(r["time_coords"])),
                      fmt_bytes(r["peak_rss"]), speed, target, same])
-    print()
-    print(f"Point timeseries: {len(coll.scenes)} dates, {coll.notes['size']}² px tile, "
-          f"point ({lon:.5f}, {lat:.5f}) = EPSG:32631 ({x:.1f}, {y:.1f}); best of {repeat}")
-    print(render_table(header, rows, "lrrrrrr"))
-    for note in notes:
-        print("  note: " + note)
-    print()
+    print_report(
+        f"Point timeseries: {len(coll.scenes)} dates, {coll.notes['size']}² px tile, "
+        f"point ({lon:.5f}, {lat:.5f}) = EPSG:32631 ({x:.1f}, {y:.1f}); best of {repeat}",
+        header, rows, "lrrrrrr", notes,
+    )
     return results
 
 
