@@ -28,7 +28,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from .catalog.indexing import IndexRequest, NewRecord
 from .entities import Dataset, DFormat, Instance, Variable
 from .errors import AlreadyExists, InvalidArgument, NotFound, UnreadableFile
-from .graph.grid import transform_polygon, transformer
+from .projection import transform_polygon, transformer
 from .synthetic import write_reflectance
 
 BANDS = ("B2", "B3", "B4", "B8")

@@ -16,9 +16,10 @@ from .catalog.catalog import Catalog
 from .entities import Instance, Record, Variable
 from .errors import InvalidArgument
 from .graph.cube import cube_from_plan
-from .graph.grid import GridSpec, crs_string, make_grid, transform_polygon
+from .graph.grid import GridSpec, make_grid
 from .graph.plan import CubePlan, PlanRecord, Source, build_plan
 from .graph.timeseries import check_geometry, native_grid_for, point_grid, point_series, polygon_series
+from .projection import crs_string, transform_polygon
 from .storage import gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"

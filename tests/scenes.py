@@ -19,8 +19,9 @@ from pyproj import Transformer
 from reference import RefGrid, RefSource
 
 from geocube_dask.entities import DFormat
-from geocube_dask.graph.grid import GridSpec, crs_string
+from geocube_dask.graph.grid import GridSpec
 from geocube_dask.graph.plan import CubePlan, PlanRecord, Source, build_plan
+from geocube_dask.projection import crs_string
 from geocube_dask.synthetic import write_raster, write_reflectance
 
 CENTRE = (5.95, 45.08)

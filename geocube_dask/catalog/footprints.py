@@ -13,8 +13,9 @@ import numpy as np
 import shapely
 import shapely.affinity
 from affine import Affine
-from pyproj import Transformer
 from shapely.geometry import MultiPolygon, Polygon, box
+
+from ..projection import transformer
 
 # Points per edge (corners included) of the file-bounds polygon transformed to EPSG:4326, so that a
 # projected edge, curved in lon/lat, is followed closely.
@@ -67,7 +68,7 @@ def footprint_4326(
     """
     cols, rows = _ring_pixels(width, height, per_edge)
     xs, ys = _apply(transform, cols, rows)
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    to_lonlat = transformer(crs, "EPSG:4326")
     lon, lat = to_lonlat.transform(np.asarray(xs, dtype="float64"), np.asarray(ys, dtype="float64"))
     lon, lat = np.asarray(lon, dtype="float64"), np.asarray(lat, dtype="float64")
     ok = np.isfinite(lon) & np.isfinite(lat)

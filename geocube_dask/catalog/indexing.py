@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
@@ -37,6 +36,7 @@ from rasterio.windows import Window
 from .. import storage
 from ..entities import DTYPES, DFormat, Instance, Record, Variable, dtype_range
 from ..errors import IncompatibleDataset, InvalidArgument, InvalidDFormat, UnreadableFile
+from ..projection import crs_string
 from .footprints import footprint_4326, footprint_native
 
 
@@ -196,12 +196,6 @@ def _probe(src: rasterio.io.DatasetReader, uri: str, subdir: str, what: str) -> 
         ) from exc
 
 
-def _crs_text(crs: CRS) -> str:
-    """``EPSG:n`` when the CRS has an EPSG code, else its WKT."""
-    code = crs.to_epsg()
-    return f"EPSG:{code}" if code is not None else crs.to_wkt()
-
-
 def _check_georeferenced(src: rasterio.io.DatasetReader, uri: str, subdir: str) -> None:
     where = _where(uri, subdir)
     gcps, _ = src.gcps
@@ -259,7 +253,7 @@ def read_file_info(uri: str, subdir: str = "", *, check_data: bool = True) -> Fi
                 hint = f" It has sub-images ({subs}…): index one of them with subdir=" if subs else ""
                 raise UnreadableFile(f"cannot index {where}: it has no raster band.{hint}")
             _check_georeferenced(src, norm, subdir)
-            crs = _crs_text(src.crs)
+            crs = crs_string(src.crs)
             transform = src.transform
             width, height, count = src.width, src.height, src.count
             dtypes = tuple(str(np.dtype(d).name) for d in src.dtypes)

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import pyproj
 import shapely
 import sqlalchemy as sa
-from pyproj.exceptions import CRSError
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection
 
 from ..entities import Cell, Grid, Layout, check_name
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, InvalidGeometry, NotFound
+from ..projection import crs_string, transform_polygon
 from .engine import Connected
 from .filters import check_pattern, match
 from .geometry import as_geometry, geom_array, query_area
@@ -40,16 +38,6 @@ COMPRESSIONS = ("none", "deflate", "lzw", "zstd", "lzma", "packbits", "lerc", "l
                 "jpeg", "webp")
 
 
-def check_crs(crs: Any, what: str = "crs") -> str:
-    """A CRS as ``EPSG:xxxx`` when it has an authority code, else its WKT. Raises InvalidArgument."""
-    try:
-        parsed = pyproj.CRS.from_user_input(crs)
-    except (CRSError, TypeError, ValueError) as exc:
-        raise InvalidArgument(f"invalid {what} {crs!r}: {exc}. Use e.g. 'EPSG:32631'") from None
-    code = parsed.to_epsg()
-    return f"EPSG:{code}" if code is not None else parsed.to_wkt()
-
-
 def _int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InvalidArgument(f"{what} must be an integer, not {value!r}")
@@ -61,7 +49,7 @@ def check_layout(layout: Layout) -> Layout:
     check_name(layout.name, "layout name")
     if not isinstance(layout.grid, str):
         raise InvalidArgument(f"grid must be 'regular', 'single' or a stored grid's name, not {layout.grid!r}")
-    crs = None if layout.crs is None else check_crs(layout.crs)
+    crs = None if layout.crs is None else crs_string(layout.crs)
     resolution = layout.resolution
     if resolution is not None:
         if isinstance(resolution, bool) or not isinstance(resolution, int | float) or not (
@@ -109,25 +97,9 @@ def _layout_from_row(row: Any) -> Layout:
     )
 
 
-@lru_cache(maxsize=64)
-def _to_4326(crs: str) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-
-
 def cell_in_4326(cell_id: str, crs: str, polygon: BaseGeometry) -> BaseGeometry:
     """A cell polygon reprojected to EPSG:4326 after densification (edges curve under reprojection)."""
-    minx, miny, maxx, maxy = polygon.bounds
-    step = max(maxx - minx, maxy - miny) / 32
-    dense = shapely.segmentize(polygon, step) if step > 0 else polygon
-    transformer = _to_4326(crs)
-
-    def project(xy: np.ndarray) -> np.ndarray:
-        lon, lat = transformer.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
-
-    out = shapely.transform(dense, project)
-    if not out.is_valid:
-        out = shapely.make_valid(out)
+    out = transform_polygon(polygon, crs, "EPSG:4326", densify=33)
     try:
         return query_area(out, f"cell {cell_id!r} in EPSG:4326")
     except InvalidGeometry as exc:
@@ -140,7 +112,7 @@ def _cell(n: int, value: Any) -> tuple[str, str, BaseGeometry]:
     if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 3:
         raise InvalidArgument(f"cell #{n} must be (cell_id, crs, polygon in that crs), not {value!r}")
     cell_id = check_name(value[0], "cell id")
-    crs = check_crs(value[1], f"crs of cell {cell_id!r}")
+    crs = crs_string(value[1], f"crs of cell {cell_id!r}")
     geom = shapely.force_2d(as_geometry(value[2], f"polygon of cell {cell_id!r}"))
     if geom.is_empty or geom.geom_type not in ("Polygon", "MultiPolygon"):
         raise InvalidGeometry(f"cell {cell_id!r} must be a non-empty Polygon or MultiPolygon, not {geom.geom_type}")

@@ -11,49 +11,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
-import shapely
 from affine import Affine
-from pyproj import CRS as ProjCRS
-from pyproj import Transformer
-from rasterio.crs import CRS
-from rasterio.errors import CRSError
 from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidArgument
+from ..projection import crs_string, transform_polygon
 
 MAX_PIXELS = 2**40  # refuse absurd grids early: a 1 Tpix cube is a request error, not a plan
 
 # snapping tolerance, in pixels: bounds within this of a grid line are not pushed one pixel out
 SNAP_EPS = 1e-9
-
-
-def crs_string(crs: Any) -> str:
-    """Canonical text for a CRS: ``EPSG:n`` when it has an EPSG code, else WKT. Raises InvalidArgument."""
-    try:
-        parsed = CRS.from_user_input(crs)
-    except (CRSError, TypeError, ValueError) as exc:
-        raise InvalidArgument(f"unknown CRS {crs!r}: give e.g. 'EPSG:32631' or a WKT string ({exc})") from None
-    epsg = parsed.to_epsg()
-    return f"EPSG:{epsg}" if epsg else parsed.to_wkt()
-
-
-@lru_cache(maxsize=256)
-def transformer(src_crs: str, dst_crs: str) -> Transformer:
-    """A cached pyproj transformer between two CRS strings, x/y (lon/lat) axis order."""
-    return Transformer.from_crs(ProjCRS.from_user_input(src_crs), ProjCRS.from_user_input(dst_crs), always_xy=True)
-
-
-@lru_cache(maxsize=256)
-def same_crs(a: str, b: str) -> bool:
-    """Whether two CRS strings denote the same CRS (EPSG codes compared first, WKT otherwise)."""
-    if a == b:
-        return True
-    return CRS.from_user_input(a) == CRS.from_user_input(b)
 
 
 @dataclass(frozen=True)
@@ -119,25 +90,6 @@ class GridSpec:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GridSpec:
         return cls(data["crs"], tuple(float(v) for v in data["transform"]), int(data["width"]), int(data["height"]))
-
-
-def transform_polygon(poly: BaseGeometry, src_crs: str, dst_crs: str, densify: int = 21) -> BaseGeometry:
-    """Transform a polygon between CRSs after densifying its edges (``densify`` points per edge)."""
-    if same_crs(src_crs, dst_crs):
-        return poly
-    minx, miny, maxx, maxy = poly.bounds
-    step = max(maxx - minx, maxy - miny) / max(densify - 1, 1)
-    dense = shapely.segmentize(poly, step) if step > 0 else poly
-    tr = transformer(src_crs, dst_crs)
-
-    def fn(coords: np.ndarray) -> np.ndarray:
-        x, y = tr.transform(coords[:, 0], coords[:, 1])
-        return np.column_stack([x, y])
-
-    out = shapely.transform(dense, fn)
-    if not out.is_valid:
-        out = shapely.make_valid(out)
-    return out
 
 
 def _resolution(resolution: float | Sequence[float]) -> tuple[float, float]:

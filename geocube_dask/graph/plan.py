@@ -20,8 +20,9 @@ from shapely.geometry import Polygon, box
 
 from ..entities import DFormat, check_resampling, utc_datetime
 from ..errors import InvalidArgument
+from ..projection import transform_polygon
 from ..storage import is_secret_key
-from .grid import GridSpec, transform_polygon
+from .grid import GridSpec
 
 PLAN_VERSION = 1
 

@@ -21,7 +21,8 @@ from affine import Affine
 from shapely.geometry.base import BaseGeometry
 
 from ..errors import InvalidArgument
-from .grid import GridSpec, crs_string, transform_polygon
+from ..projection import crs_string, transform_polygon
+from .grid import GridSpec
 
 REDUCERS = ("mean", "median", "min", "max")
 # size of the point grid's single pixel, relative to the coordinate's magnitude unit

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from .grid import GridSpec, same_crs, transform_polygon, transformer
+from ..projection import same_crs, transform_polygon, transformer
+from .grid import GridSpec
 from .plan import Source
 
 # an overview up to this much coarser than the output still counts as "just finer" (cross-CRS

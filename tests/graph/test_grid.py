@@ -5,7 +5,8 @@ from affine import Affine
 from shapely.geometry import box
 
 from geocube_dask.errors import InvalidArgument
-from geocube_dask.graph.grid import GridSpec, crs_string, make_grid, snap_bounds, transform_polygon
+from geocube_dask.graph.grid import GridSpec, make_grid, snap_bounds
+from geocube_dask.projection import transform_polygon
 
 
 def test_snap_bounds_outwards_to_resolution_multiples():
@@ -57,13 +58,6 @@ def test_grid_like_an_existing_cube():
         make_grid("EPSG:3857", 10, like=da)
     with pytest.raises(InvalidArgument, match="CRS"):
         make_grid(like=da.drop_vars("spatial_ref"))
-
-
-def test_crs_string_prefers_epsg_codes():
-    assert crs_string(4326) == "EPSG:4326"
-    assert crs_string("+proj=utm +zone=31 +datum=WGS84 +units=m +no_defs") == "EPSG:32631"
-    custom = "+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m +no_defs"
-    assert crs_string(custom).startswith(("PROJCS", "PROJCRS", "EPSG:3035"))
 
 
 @pytest.mark.parametrize(
