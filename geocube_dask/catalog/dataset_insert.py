@@ -25,9 +25,8 @@ from .dataset_rows import load_datasets
 from .geometry import unique_footprints_4326
 from .indexing import PreparedDataset
 from .prepared import check_all_prepared
-from .records import check_records_exist
-from .schema import containers, dataset_bands, datasets, instances, variables
-from .sqlutil import chunks
+from .schema import containers, dataset_bands, datasets, instances, records, variables
+from .sqlutil import check_ids_exist, chunks
 
 # Fields that make two datasets of the same file bands "the same dataset" (see the module docstring).
 IDENTITY_FIELDS = (
@@ -115,7 +114,7 @@ def insert_datasets(
         return []
     check_all_prepared([p for _, _, p in items])
     shapes, index = unique_footprints_4326([p.footprint_4326_wkt for _, _, p in items], "footprint_4326_wkt")
-    check_records_exist(conn, list(dict.fromkeys(r for r, _, _ in items)))
+    check_ids_exist(conn, records.c.id, list(dict.fromkeys(r for r, _, _ in items)), "record")
     _check_instances(conn, items)
     _ensure_containers(conn, list(dict.fromkeys(p.uri for _, _, p in items)), managed)
 

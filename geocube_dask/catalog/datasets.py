@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from ..entities import Container, Dataset, DatasetStatus, Instance, Record
 from ..errors import InvalidArgument, NotFound
@@ -30,17 +29,7 @@ from .refs import dataset_ids, instance_id, record_id, record_ids
 from .schema import containers, datasets
 from .schema import records as records_table
 from .spatial import exact_last, intersects
-from .sqlutil import chunks, in_values
-
-
-def _check_dataset_ids(conn: Connection, ids: Sequence[int]) -> None:
-    found: set[int] = set()
-    for part in chunks(list(ids)):
-        found.update(int(i) for i in conn.execute(sa.select(datasets.c.id).where(datasets.c.id.in_(part))).scalars())
-    missing = [i for i in ids if i not in found]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise NotFound(f"no dataset with id {missing[0]}{more}: nothing was changed")
+from .sqlutil import check_ids_exist, chunks, in_values
 
 
 def _statuses(status: Any) -> list[str] | None:
@@ -158,7 +147,7 @@ class DatasetMixin(Connected):
         wanted = dataset_ids(ids)
         st = check_status(status)
         with self._tx() as conn:
-            _check_dataset_ids(conn, wanted)
+            check_ids_exist(conn, datasets.c.id, wanted, "dataset", ": nothing was changed")
             for part in chunks(wanted):
                 conn.execute(datasets.update().where(datasets.c.id.in_(part)).values(status=st.value))
 
@@ -173,7 +162,7 @@ class DatasetMixin(Connected):
         if not wanted:
             return []
         with self._tx() as conn:
-            _check_dataset_ids(conn, wanted)
+            check_ids_exist(conn, datasets.c.id, wanted, "dataset", ": nothing was changed")
             uris: set[str] = set()
             for part in chunks(wanted):
                 uris.update(

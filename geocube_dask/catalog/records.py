@@ -235,17 +235,6 @@ def load_record(conn: Connection, rid: str, *, for_update: bool = False) -> Reco
     return record_from_row(row)
 
 
-def check_records_exist(conn: Connection, ids: Sequence[str]) -> None:
-    """NotFound naming the first of ``ids`` that is not a record."""
-    found: set[str] = set()
-    for part in chunks(list(ids)):
-        found.update(str(i) for i in conn.execute(sa.select(records.c.id).where(records.c.id.in_(part))).scalars())
-    missing = [i for i in ids if i not in found]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise NotFound(f"no record with id {missing[0]!r}{more}")
-
-
 class RecordMixin(Connected):
     """Records: create, read, search, tag, delete."""
 

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from ..errors import NotFound
+
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
     """An INSERT that supports ``on_conflict_do_nothing`` on the connection's backend."""
@@ -26,6 +28,17 @@ def chunks(values: Sequence[T], size: int = 5000) -> Iterable[Sequence[T]]:
     """Split ``values`` so that IN lists stay far below SQLite's bound-parameter limit."""
     for i in range(0, len(values), size):
         yield values[i : i + size]
+
+
+def check_ids_exist(conn: Connection, column: sa.Column[Any], ids: Sequence[Any], what: str, hint: str = "") -> None:
+    """NotFound naming the first of ``ids`` that ``column`` (a table's id) does not hold."""
+    found: set[str] = set()  # compared as text: ids may come back as UUID objects or strings
+    for part in chunks(list(ids)):
+        found.update(str(v) for v in conn.execute(sa.select(column).where(column.in_(part))).scalars())
+    missing = [i for i in ids if str(i) not in found]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise NotFound(f"no {what} with id {missing[0]!r}{more}{hint}")
 
 
 def in_values(column: sa.ColumnElement[Any], values: Sequence[Any], dialect_name: str) -> sa.ColumnElement[bool]:
