@@ -97,6 +97,11 @@ class Resampler:
             t.divide = np.abs(t.den - 1.0) > _UNNORMALISED_BAND
         return t
 
+    def _selection(self, ok: np.ndarray) -> np.ndarray | None:
+        """Indices of the output points with a source position, or None when that is every point."""
+        sel = np.flatnonzero(ok)
+        return None if sel.size == self._n else sel
+
     def _init_interp(self, x: np.ndarray, y: np.ndarray, finite: np.ndarray) -> None:
         method = self.method
         h, w = self.src_shape
@@ -104,12 +109,8 @@ class Resampler:
         syg = _gdal_scale(self.yscale)
         okx, _ = _domain(x, w)
         oky, _ = _domain(y, h)
-        ok = finite & okx & oky
-        sel: np.ndarray | None = np.flatnonzero(ok)
-        assert sel is not None
-        if sel.size == self._n:
-            sel = None
-        else:
+        sel = self._selection(finite & okx & oky)
+        if sel is not None:
             x, y = x[sel], y[sel]
         self._pad = max(_margin(method, self.xscale), _margin(method, self.yscale)) + 1
         four = sxg >= _FOUR_SAMPLE_MIN_SCALE and syg >= _FOUR_SAMPLE_MIN_SCALE
@@ -138,12 +139,8 @@ class Resampler:
         ky = int(math.ceil(self.yscale)) + 1
         okx, ax = _area_axis(x, self.xscale, w, kx)
         oky, ay = _area_axis(y, self.yscale, h, ky)
-        ok = finite & okx & oky
-        sel: np.ndarray | None = np.flatnonzero(ok)
-        assert sel is not None
-        if sel.size == self._n:
-            sel = None
-        else:
+        sel = self._selection(finite & okx & oky)
+        if sel is not None:
             ax, ay = ax.take(sel), ay.take(sel)
         self._pad = max(kx, ky) + 1
         kind = "average" if self.method == "average" else "order"
