@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import rasterio
 from affine import Affine
 
 from geocube_dask import synthetic
@@ -82,3 +84,12 @@ def write_all_scenes(directory: str | os.PathLike[str], **kwargs: Any) -> dict[s
     """One COG per scene of :data:`SCENES` in ``directory``: ``{scene name: path}``."""
     directory = Path(directory)
     return {name: write_scene(directory / f"{name}.tif", name, **kwargs) for name in SCENES}
+
+
+def plain_tiff(path: Path, data: np.ndarray, **profile) -> Path:
+    """A small GeoTIFF written with rasterio directly (for odd headers the synthetic module does not make)."""
+    count, height, width = data.shape
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=data.dtype.name,
+                       **profile) as dst:
+        dst.write(data)
+    return path

@@ -1,6 +1,6 @@
 """Indexing files: read their headers, check them against the variable, insert datasets in one transaction.
 
-Files are read (``indexing.read_file_info``, ``indexing.prepare_dataset``) before the transaction opens,
+Files are read (``fileinfo.read_file_info``, ``indexing.prepare_dataset``) before the transaction opens,
 so no database lock is held during slow reads. A request's record may be a ``NewRecord``: it is created,
 or reused if identical, inside the same transaction; without an explicit AOI its AOI is the union of the
 EPSG:4326 footprints of the files indexed for it in this call.
@@ -16,11 +16,12 @@ import shapely
 
 from ..entities import Dataset, DatasetStatus, Instance, Record, Variable
 from ..errors import InvalidArgument
-from . import indexing
+from . import fileinfo, indexing
 from .dataset_insert import insert_datasets
 from .engine import Connected
+from .fileinfo import FileInfo
 from .geometry import as_multipolygon, footprints_4326
-from .indexing import FileInfo, IndexRequest, NewRecord, PreparedDataset
+from .indexing import IndexRequest, NewRecord, PreparedDataset
 from .instances import load_instance
 from .records import RecordSpec, insert_records, record_specs
 from .refs import instance_id, record_id
@@ -99,7 +100,7 @@ class IndexMixin(Connected):
         for n, (req, iid) in enumerate(zip(reqs, inst_ids, strict=True)):
             key = (req.uri, req.subdir)
             if key not in infos:
-                infos[key] = indexing.read_file_info(req.uri, req.subdir)
+                infos[key] = fileinfo.read_file_info(req.uri, req.subdir)
             prepared.append(
                 indexing.prepare_dataset(
                     infos[key], variables[iid], req.bands, req.dformat, req.real_min, req.real_max, req.exponent

@@ -14,7 +14,8 @@ import shapely
 from rasters import SCENES, write_scene
 from shapely.geometry import Polygon, mapping
 
-from geocube_dask.catalog.indexing import IndexRequest, NewRecord, prepare_dataset, read_file_info
+from geocube_dask.catalog.fileinfo import read_file_info
+from geocube_dask.catalog.indexing import IndexRequest, NewRecord, prepare_dataset
 from geocube_dask.catalog.stac import StacMixin, record_name, stac_index_requests
 from geocube_dask.entities import DFormat, Instance, Variable, check_name
 from geocube_dask.errors import IncompatibleDataset, InvalidArgument, InvalidName
