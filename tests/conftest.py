@@ -7,6 +7,7 @@ PostGIS comes from ``scripts/setup-postgis.sh`` (``scripts/test.sh`` runs it and
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 POSTGIS_URL = os.environ.get("GEOCUBE_TEST_POSTGIS_URL")
 REQUIRE_POSTGIS = os.environ.get("GEOCUBE_REQUIRE_POSTGIS") == "1"
 BACKENDS = ["sqlite", "postgis"]
+# test databases are named after the checkout, so that two checkouts can run their suites at once
+CHECKOUT_TAG = hashlib.sha1(str(Path(__file__).resolve().parent).encode()).hexdigest()[:8]
 
 
 def _admin_url(url: str, database: str) -> sa.URL:
@@ -57,7 +60,7 @@ def _need_postgis() -> None:
 def postgis_worker_url(worker_id: str) -> Iterator[str]:
     """A PostGIS database private to this pytest-xdist worker."""
     _need_postgis()
-    name = f"geocube_test_{worker_id}"
+    name = f"geocube_test_{CHECKOUT_TAG}_{worker_id}"
     url = create_postgis_database(name)
     yield url
     drop_postgis_database(name)
