@@ -62,9 +62,9 @@ from common import DATA_DIR, render_table
 from pyproj import Transformer
 
 import geocube_dask as gd
-from geocube_dask.catalog.footprints import DENSIFY_POINTS
-from geocube_dask.catalog.indexing import PreparedDataset
-from geocube_dask.catalog.schema import metadata
+from geocube_dask.catalog.db.schema import metadata
+from geocube_dask.catalog.ingest.footprints import DENSIFY_POINTS
+from geocube_dask.catalog.ingest.requests import PreparedDataset
 from geocube_dask.entities import DFormat, Instance, Record
 
 SQLITE_PATH = DATA_DIR / "catalog-bench.db"

@@ -333,7 +333,7 @@ def cube_floor(job: Job) -> dict[str, Any]:
 def _geocube_catalogue(job: Job) -> tuple[Any, Any, float]:
     """A fresh SQLite catalogue with every scene of ``job["scenes"]`` indexed; (gc, inst, seconds)."""
     import geocube_dask as gd
-    from geocube_dask.catalog.indexing import IndexRequest, NewRecord
+    from geocube_dask.catalog.ingest.requests import IndexRequest, NewRecord
 
     db = Path(job["db"])
     db.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning
 
-from .catalog.indexing import IndexRequest, NewRecord
+from .catalog.ingest.requests import IndexRequest, NewRecord
 from .entities import Dataset, DFormat, Instance, Variable
 from .errors import AlreadyExists, InvalidArgument, NotFound, UnreadableFile
 from .projection import transform_polygon, transformer

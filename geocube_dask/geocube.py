@@ -13,7 +13,8 @@ from typing import Any
 import xarray as xr
 
 from .catalog.catalog import Catalog
-from .entities import Instance, Record, Variable
+from .consolidate.interlacing import normalize_pattern
+from .entities import Instance, Layout, Record, Variable
 from .errors import InvalidArgument
 from .graph.cube import cube_from_plan
 from .graph.grid import GridSpec, make_grid
@@ -30,6 +31,11 @@ SEARCH_BUFFER_DEG = 1e-4
 
 class Geocube(Catalog):
     """A catalogue connection that also answers cube, plan and timeseries requests."""
+
+    def create_layout(self, name: str, *args: Any, pattern: str = "mucog", **kwargs: Any) -> Layout:
+        """Create a layout (see :meth:`Catalog.create_layout`), its interlacing pattern checked and
+        normalised by consolidation's grammar (:func:`~geocube_dask.consolidate.interlacing.normalize_pattern`)."""
+        return super().create_layout(name, *args, pattern=normalize_pattern(pattern), **kwargs)
 
     def _resolve_instances(self, instance: Any) -> tuple[list[Instance], Variable]:
         items = list(instance) if isinstance(instance, list | tuple) else [instance]

@@ -15,7 +15,7 @@ from scenes import CENTRE, centre_in
 from shapely.geometry import Point, box
 
 import geocube_dask as gd
-from geocube_dask.catalog.indexing import NewRecord
+from geocube_dask.catalog.ingest.requests import NewRecord
 from geocube_dask.entities import DatasetStatus
 from geocube_dask.errors import InvalidArgument
 from geocube_dask.graph.plan import CubePlan

@@ -16,11 +16,11 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy.engine import Connection
 
 from ..errors import InvalidArgument, NotFound
-from .engine import Connected
+from .db.engine import Connected
+from .db.schema import aois
+from .db.spatial import insert_rtree
+from .db.sqlutil import chunks, dialect_insert
 from .geometry import as_multipolygon, geom_array, normalized_wkb, wkb_hash
-from .schema import aois
-from .spatial import insert_rtree
-from .sqlutil import chunks, dialect_insert
 
 
 def ensure_aois(conn: Connection, geoms: np.ndarray) -> list[int]:

@@ -2,7 +2,7 @@
 
 :class:`Catalog` is assembled from one mixin per entity family; each public method opens its own
 transaction (``_tx``), so a method that raises leaves the catalogue as it was. Opening a catalogue
-migrates its schema to this version (see :mod:`.migrate`).
+migrates its schema to this version (see :mod:`.db.migrate`).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from ..errors import CatalogConnectionError
 from .aois import AoiMixin
 from .datasets import DatasetMixin
-from .engine import connection_error, database_url, make_engine
-from .ingest import IndexMixin
+from .db.engine import connection_error, database_url, make_engine
+from .db.migrate import migrate
+from .indexing import IndexMixin
+from .ingest.stac import StacMixin
 from .instances import InstanceMixin
 from .layouts import LayoutMixin
-from .migrate import migrate
 from .palettes import PaletteMixin
 from .records import RecordMixin
-from .stac import StacMixin
 from .variables import VariableMixin
 
 

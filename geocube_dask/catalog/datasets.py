@@ -4,7 +4,7 @@ A *container* is a file (``uri``); a *dataset* is some bands of one subdir of a 
 one record and one instance. Containers are created with their first dataset; a *managed* container
 (written by consolidation) whose last dataset is deleted is removed and reported so that its file can be
 deleted; an unmanaged container's row goes too, its file is never ours to touch. Inserting is
-:mod:`.dataset_insert`'s job.
+:mod:`.insertion`'s job.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ import sqlalchemy as sa
 
 from ..entities import Container, Dataset, DatasetStatus, Instance, Record
 from ..errors import InvalidArgument, NotFound
-from . import schema
-from .dataset_insert import insert_datasets
-from .dataset_rows import DATASET_COLUMNS, check_status, datasets_from_rows, load_datasets
-from .engine import Connected
-from .filters import check_paging, check_pattern, match, paged
+from .db import schema
+from .db.dataset_rows import DATASET_COLUMNS, check_status, datasets_from_rows, load_datasets
+from .db.engine import Connected
+from .db.filters import check_paging, check_pattern, match, paged
+from .db.schema import containers, datasets
+from .db.schema import records as records_table
+from .db.spatial import exact_last, intersects
+from .db.sqlutil import check_ids_exist, chunks, in_values
 from .geometry import query_area
-from .indexing import PreparedDataset
+from .ingest.requests import PreparedDataset
+from .insertion import insert_datasets
 from .records import RECORD_COLUMNS, record_clauses
 from .refs import dataset_ids, instance_id, record_id, record_ids
-from .schema import containers, datasets
-from .schema import records as records_table
-from .spatial import exact_last, intersects
-from .sqlutil import check_ids_exist, chunks, in_values
 
 
 def _statuses(status: Any) -> list[str] | None:

@@ -1,227 +1,135 @@
-"""Indexing requests checked against a file's header and the variable (no database here).
+"""Indexing files: read their headers, check them against the variable, insert datasets in one transaction.
 
-``prepare_dataset`` checks a request against the ``FileInfo`` that ``fileinfo.read_file_info`` read
-and against the variable, and returns a ``PreparedDataset`` ready to insert. It raises
-``GeocubeError`` subclasses whose messages say what to fix.
-
-Default internal dformat (when the request gives none): the file's dtype and nodata (``None`` when the
-file declares no nodata), and as ``[min, max]`` the variable's ``[min, max]`` when that range fits in the
-file's dtype — the file then stores the variable's values as they are (identity mapping; always the case
-for a float file, or a file of the variable's own dtype) — otherwise the full range of the file's dtype
-(e.g. a uint8 file for a 0..10000 uint16 variable: 0..255 is stretched onto 0..10000).
-
-A given dformat whose dtype differs from the file's: the file's dtype wins (GEOCUBE.md). Its nodata,
-min and max are kept when they are valid in the file's dtype, else the request is refused.
+Files are read (``fileinfo.read_file_info``, ``ingest.requests.prepare_dataset``) before the transaction opens,
+so no database lock is held during slow reads. A request's record may be a ``NewRecord``: it is created,
+or reused if identical, inside the same transaction; without an explicit AOI its AOI is the union of the
+EPSG:4326 footprints of the files indexed for it in this call.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import numpy as np
+import shapely
 
-from ..entities import DTYPES, DFormat, Instance, Record, Variable, dtype_range
-from ..errors import IncompatibleDataset, InvalidArgument, InvalidDFormat
-from .fileinfo import FileInfo, file_label
+from ..entities import Dataset, DatasetStatus, Instance, Record, Variable
+from ..errors import InvalidArgument
+from .db.engine import Connected
+from .geometry import as_multipolygon, footprints_4326
+from .ingest import fileinfo
+from .ingest.fileinfo import FileInfo
+from .ingest.requests import IndexRequest, NewRecord, PreparedDataset, prepare_dataset
+from .insertion import insert_datasets
+from .instances import load_instance
+from .records import RecordSpec, insert_records, record_specs
+from .refs import instance_id, record_id
+from .variables import load_variable
 
-
-@dataclass(frozen=True)
-class NewRecord:
-    """Fields of a record to create (or reuse, if identical) while indexing a file.
-
-    With ``aoi=None`` the record's AOI is the file's footprint in EPSG:4326.
-    """
-
-    name: str
-    datetime: datetime | str
-    tags: dict[str, str] | None = None
-    aoi: Any = None  # shapely geometry in EPSG:4326, or None
+Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
-class IndexRequest:
-    """One file (or subdir) to index as a dataset of ``record`` for ``instance``."""
-
-    uri: str
-    record: Record | str | NewRecord  # a Record, a record id, or a record to create from the file
-    instance: Instance | str  # an Instance or an instance id
-    bands: tuple[int, ...] | None = None  # 1-based; default: 1..number of variable bands
-    dformat: DFormat | tuple[Any, ...] | None = None  # internal dformat; default from the file
-    real_min: float | None = None
-    real_max: float | None = None
-    exponent: float = 1.0
-    subdir: str = ""
-
-
-@dataclass(frozen=True)
-class PreparedDataset:
-    """Every field of a Dataset row except its id, record, instance and status."""
-
-    uri: str
-    subdir: str
-    bands: tuple[int, ...]
-    dformat: DFormat
-    real_min: float
-    real_max: float
-    exponent: float
-    crs: str
-    transform: tuple[float, float, float, float, float, float]
-    width: int
-    height: int
-    overviews: tuple[tuple[int, int], ...]
-    footprint_wkt: str
-    footprint_4326_wkt: str
+def _check_request(n: int, req: Any) -> IndexRequest:
+    if not isinstance(req, IndexRequest):
+        raise InvalidArgument(f"request #{n} must be an IndexRequest, not {type(req).__name__}")
+    if not isinstance(req.uri, str) or not req.uri:
+        raise InvalidArgument(f"request #{n}: the uri must be a non-empty string, not {req.uri!r}")
+    if not isinstance(req.subdir, str):
+        raise InvalidArgument(f"request #{n}: subdir must be a string ('' for none), not {req.subdir!r}")
+    exp = req.exponent
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp) or exp <= 0:
+        raise InvalidArgument(f"request #{n} ({req.uri}): exponent must be a finite number > 0, not {exp!r}")
+    if not isinstance(req.record, Record | str | NewRecord):
+        raise InvalidArgument(f"request #{n}: record must be a Record, a record id or a NewRecord")
+    return req
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+class IndexMixin(Connected):
+    """index_dataset / index_datasets: files → datasets."""
 
+    def index_dataset(
+        self,
+        uri: str,
+        record: Record | str | NewRecord,
+        instance: Instance | str,
+        bands: Sequence[int] | None = None,
+        dformat: Any = None,
+        real_min: float | None = None,
+        real_max: float | None = None,
+        exponent: float = 1.0,
+        subdir: str = "",
+    ) -> Dataset:
+        """Index one file (or one ``subdir`` of it) as a dataset of ``record`` for ``instance``.
 
-def _finite(value: Any, what: str) -> float:
-    if not _is_number(value) or not math.isfinite(float(value)):
-        raise InvalidArgument(f"{what} must be a finite number, not {value!r}")
-    return float(value)
+        ``bands``: 1-based indexes in the file (default: the first n, n = the variable's band count);
+        ``dformat``: the stored values' format (default: the file's dtype and nodata, range from the
+        variable); ``real_min``/``real_max``: what the dformat's min/max mean in the variable's unit;
+        ``exponent`` > 0: non-linear mapping. Indexing the same thing twice returns the existing dataset.
+        """
+        if bands is not None and (isinstance(bands, str) or not isinstance(bands, Sequence)):
+            raise InvalidArgument(f"bands must be a list of 1-based band indexes, e.g. [1, 2], not {bands!r}")
+        request = IndexRequest(
+            uri=uri, record=record, instance=instance, bands=None if bands is None else tuple(bands),
+            dformat=dformat, real_min=real_min, real_max=real_max, exponent=exponent, subdir=subdir,
+        )
+        return self.index_datasets([request])[0]
 
+    def index_datasets(self, requests: Iterable[IndexRequest], progress: Progress | None = None) -> list[Dataset]:
+        """Index many files in one transaction (all or nothing), in order.
 
-def _check_bands(bands: Sequence[int] | None, info: FileInfo, variable: Variable) -> tuple[int, ...]:
-    nvar = len(variable.bands)
-    if bands is None:
-        chosen = tuple(range(1, nvar + 1))
-    else:
-        if isinstance(bands, str | bytes) or not isinstance(bands, Sequence | np.ndarray):
-            raise InvalidArgument(f"bands must be a sequence of 1-based band indexes, not {bands!r}")
-        if not all(isinstance(b, numbers.Integral) and not isinstance(b, bool) for b in bands):
-            raise InvalidArgument(f"bands must be integers (1-based band indexes), not {list(bands)!r}")
-        chosen = tuple(int(b) for b in bands)
-        if len(chosen) != nvar:
-            raise IncompatibleDataset(
-                f"{len(chosen)} band(s) {list(chosen)} given for variable {variable.name!r}, which has {nvar} "
-                f"({', '.join(variable.bands)}): give exactly {nvar} band index(es), one per variable band"
+        ``progress(n_done, n_total)`` is called after each file header is read (for a progress bar).
+        """
+        if isinstance(requests, IndexRequest) or not isinstance(requests, Iterable):
+            raise InvalidArgument("index_datasets takes a list of IndexRequest")
+        reqs = [_check_request(n, r) for n, r in enumerate(requests)]
+        if progress is not None and not callable(progress):
+            raise InvalidArgument("progress must be a callable(n_done, n_total) or None")
+        # Resolve instances (and their variables) and record references before touching any file.
+        inst_ids = [instance_id(r.instance) for r in reqs]
+        new_records = [i for i, r in enumerate(reqs) if isinstance(r.record, NewRecord)]
+        specs = record_specs([reqs[i].record for i in new_records])  # type: ignore[misc]
+        rec_ids = {i: record_id(r.record) for i, r in enumerate(reqs) if not isinstance(r.record, NewRecord)}
+        variables: dict[str, Variable] = {}
+        with self._tx(write=False) as conn:
+            for iid in dict.fromkeys(inst_ids):
+                variables[iid] = load_variable(conn, load_instance(conn, iid).variable_id)
+
+        infos: dict[tuple[str, str], FileInfo] = {}
+        prepared: list[PreparedDataset] = []
+        for n, (req, iid) in enumerate(zip(reqs, inst_ids, strict=True)):
+            key = (req.uri, req.subdir)
+            if key not in infos:
+                infos[key] = fileinfo.read_file_info(req.uri, req.subdir)
+            prepared.append(
+                prepare_dataset(
+                    infos[key], variables[iid], req.bands, req.dformat, req.real_min, req.real_max, req.exponent
+                )
             )
-    for b in chosen:
-        if not 1 <= b <= info.count:
-            raise IncompatibleDataset(
-                f"band {b} does not exist in {file_label(info.uri, info.subdir)}: it has {info.count} band(s), "
-                f"numbered 1 to {info.count}. Choose bands=… among them"
-                + ("" if bands is not None else f" (by default the first {nvar}, one per variable band)")
-            )
-    return chosen
+            if progress is not None:
+                progress(n + 1, len(reqs))
+
+        specs = _with_footprint_aois(specs, [prepared[i] for i in new_records])
+        with self._tx() as conn:
+            created = insert_records(conn, specs, exist_ok=True)
+            for i, rec in zip(new_records, created, strict=True):
+                rec_ids[i] = rec.id
+            items = [(rec_ids[i], inst_ids[i], prepared[i]) for i in range(len(reqs))]
+            return insert_datasets(conn, items, DatasetStatus.ACTIVE, managed=False)
 
 
-def _same(values: Sequence[float | None]) -> bool:
-    """Whether all nodata values are equal (NaN equals NaN, None equals None)."""
-    first = values[0]
-    for v in values[1:]:
-        if first is None or v is None:
-            if first is not v:
-                return False
-        elif not (v == first or (math.isnan(v) and math.isnan(first))):
-            return False
-    return True
-
-
-def default_dformat(dtype: str, nodata: float | None, variable: Variable) -> DFormat:
-    """The internal dformat assumed for a file of ``dtype`` and ``nodata`` (see the module docstring)."""
-    lo, hi = dtype_range(dtype)
-    vmin, vmax = variable.dformat.min, variable.dformat.max
-    if lo <= vmin and vmax <= hi:
-        return DFormat(dtype, nodata, vmin, vmax)
-    return DFormat(dtype, nodata, lo, hi)
-
-
-def prepare_dataset(
-    info: FileInfo,
-    variable: Variable,
-    bands: Sequence[int] | None = None,
-    dformat: DFormat | Sequence[object] | None = None,
-    real_min: float | None = None,
-    real_max: float | None = None,
-    exponent: float = 1.0,
-) -> PreparedDataset:
-    """Validate an indexing request against the file and the variable. Raises ``GeocubeError``s.
-
-    ``bands`` default to 1..(number of variable bands); ``dformat`` is the internal format of the stored
-    values (default: see the module docstring); ``real_min``/``real_max`` are the variable values that
-    the internal min/max stand for (default: the variable's min/max; real_min > real_max is a decreasing
-    mapping); ``exponent`` > 0 shapes the mapping.
-    """
-    where = file_label(info.uri, info.subdir)
-    chosen = _check_bands(bands, info, variable)
-    dtypes = sorted({info.dtypes[b - 1] for b in chosen})
-    if len(dtypes) > 1:
-        detail = ", ".join(f"band {b}: {info.dtypes[b - 1]}" for b in chosen)
-        raise IncompatibleDataset(
-            f"the selected bands of {where} have different dtypes ({detail}): a dataset's bands must share one "
-            "dtype. Index bands of each dtype as separate datasets, or convert the file"
-        )
-    file_dtype = dtypes[0]
-    if file_dtype not in DTYPES:
-        raise IncompatibleDataset(
-            f"{where} stores {file_dtype} values, which geocube_dask cannot map: convert it to one of "
-            f"{', '.join(DTYPES)}"
-        )
-    if dformat is None:
-        nodatas = [info.nodatas[b - 1] for b in chosen]
-        if not _same(nodatas):
-            raise IncompatibleDataset(
-                f"the selected bands of {where} have different nodata values {nodatas}: give "
-                "dformat=(dtype, nodata, min, max) to say which value means no data"
-            )
-        try:
-            fmt = default_dformat(file_dtype, nodatas[0], variable)
-        except InvalidDFormat as exc:
-            raise IncompatibleDataset(
-                f"cannot derive the internal dformat of {where} from its header ({exc}): give "
-                "dformat=(dtype, nodata, min, max) explicitly"
-            ) from None
-    else:
-        given = DFormat.parse(dformat, nodata_required=False)
-        if given.dtype == file_dtype:
-            fmt = given
-        else:
-            try:
-                fmt = DFormat(file_dtype, given.nodata, given.min, given.max)
-            except InvalidDFormat as exc:
-                raise IncompatibleDataset(
-                    f"the dformat says {given.dtype} but {where} stores {file_dtype}, and the file's dtype wins; "
-                    f"in {file_dtype} that dformat is invalid ({exc}). Give a dformat valid for {file_dtype}"
-                ) from None
-    vmin, vmax = variable.dformat.min, variable.dformat.max
-    rmin = vmin if real_min is None else _finite(real_min, "real_min")
-    rmax = vmax if real_max is None else _finite(real_max, "real_max")
-    if rmin == rmax:
-        raise InvalidArgument(
-            f"real_min and real_max are both {rmin}: they are the variable values that the internal min and "
-            "max stand for, so they must differ"
-        )
-    lo, hi = min(rmin, rmax), max(rmin, rmax)
-    if hi < vmin or lo > vmax:
-        raise IncompatibleDataset(
-            f"[real_min, real_max] = [{rmin}, {rmax}] does not intersect the range [{vmin}, {vmax}] of variable "
-            f"{variable.name!r}: every value of {where} would fall outside it. Check real_min/real_max (the "
-            "variable values that the internal dformat's min and max stand for)"
-        )
-    exp = _finite(exponent, "exponent")
-    if exp <= 0:
-        raise InvalidArgument(f"exponent must be > 0, not {exponent!r} (1 is a linear mapping)")
-    return PreparedDataset(
-        uri=info.uri,
-        subdir=info.subdir,
-        bands=chosen,
-        dformat=fmt,
-        real_min=rmin,
-        real_max=rmax,
-        exponent=exp,
-        crs=info.crs,
-        transform=info.transform,
-        width=info.width,
-        height=info.height,
-        overviews=info.overviews,
-        footprint_wkt=info.footprint_wkt,
-        footprint_4326_wkt=info.footprint_4326_wkt,
-    )
+def _with_footprint_aois(specs: list[RecordSpec], files: list[PreparedDataset]) -> list[RecordSpec]:
+    """Give new records without AOI the union of the footprints of their files in this request."""
+    union: dict[tuple[Any, ...], list[str]] = {}
+    for spec, p in zip(specs, files, strict=True):
+        if spec.aoi is None and spec.aoi_id is None:
+            union.setdefault(spec.key, []).append(p.footprint_4326_wkt)
+    if not union:
+        return specs
+    aois = {}
+    for key, wkts in union.items():
+        aois[key] = as_multipolygon(shapely.union_all(footprints_4326(wkts)), "record AOI")
+    return [
+        RecordSpec(s.name, s.datetime, s.tags, aoi=aois[s.key]) if s.key in aois else s
+        for s in specs
+    ]

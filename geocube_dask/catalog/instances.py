@@ -14,11 +14,11 @@ from sqlalchemy.engine import Connection
 
 from ..entities import Instance, Variable, check_name, new_id
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, NotFound
-from .engine import Connected
-from .filters import check_pattern, match
+from .db.engine import Connected
+from .db.filters import check_pattern, match
+from .db.schema import datasets, instances, variables
+from .db.sqlutil import integrity_kind
 from .refs import instance_id
-from .schema import datasets, instances, variables
-from .sqlutil import integrity_kind
 from .variables import load_variable
 
 INSTANCE_COLUMNS = (instances.c.id, instances.c.variable_id, instances.c.name, instances.c.metadata)

@@ -3,7 +3,9 @@
 A *layout* names a grid — ``regular`` (square cells of ``cell_size`` pixels at ``resolution`` in
 ``crs`` from ``origin``), ``single`` (one cell covering everything) or a stored *grid* (user-defined
 cells such as UTM/MGRS tiles) — plus the tiling of the files written: block size, records per file,
-overviews, MUCOG interlacing pattern (see :mod:`.interlacing`) and compression.
+overviews, MUCOG interlacing pattern and compression. The pattern's grammar is consolidation's
+(:mod:`geocube_dask.consolidate.interlacing`): :class:`~geocube_dask.geocube.Geocube` normalises it
+before the catalogue stores it; here it is only required to be non-empty text.
 
 A grid's cells are polygons in their own CRS; each is also stored in EPSG:4326 (densified before
 reprojection) so that the cells meeting an AOI are a spatial query. A grid used by a layout cannot be
@@ -25,13 +27,12 @@ from sqlalchemy.engine import Connection
 from ..entities import Cell, Grid, Layout, check_name
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, InvalidGeometry, NotFound
 from ..projection import crs_string, transform_polygon
-from .engine import Connected
-from .filters import check_pattern, match
+from .db.engine import Connected
+from .db.filters import check_pattern, match
+from .db.schema import grid_cells, grids, layouts
+from .db.spatial import insert_rtree, intersects
+from .db.sqlutil import integrity_kind
 from .geometry import as_geometry, geom_array, query_area
-from .interlacing import normalize_pattern
-from .schema import grid_cells, grids, layouts
-from .spatial import insert_rtree, intersects
-from .sqlutil import integrity_kind
 
 GRID_KINDS = ("regular", "single")
 COMPRESSIONS = ("none", "deflate", "lzw", "zstd", "lzma", "packbits", "lerc", "lerc_deflate", "lerc_zstd",
@@ -78,7 +79,9 @@ def check_layout(layout: Layout) -> Layout:
     ov_min = _int(layout.overview_min_size, "overview_min_size")
     if ov_min < -1:
         raise InvalidArgument(f"overview_min_size must be -1 (default 256), 0 (no overviews) or a size, not {ov_min}")
-    pattern = normalize_pattern(layout.pattern)
+    pattern = layout.pattern
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise InvalidArgument(f"the interlacing pattern must be non-empty text (e.g. 'mucog'), not {pattern!r}")
     if not isinstance(layout.compression, str) or layout.compression.lower() not in COMPRESSIONS:
         raise InvalidArgument(f"unknown compression {layout.compression!r}: choose one of {', '.join(COMPRESSIONS)}")
     return Layout(

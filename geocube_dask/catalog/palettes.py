@@ -15,10 +15,10 @@ from sqlalchemy.engine import Connection
 
 from ..entities import Palette, PalettePoint, check_name
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, NotFound
-from .engine import Connected
-from .filters import check_pattern, match
-from .schema import palettes, variables
-from .sqlutil import integrity_kind
+from .db.engine import Connected
+from .db.filters import check_pattern, match
+from .db.schema import palettes, variables
+from .db.sqlutil import integrity_kind
 
 
 def palette_point(value: Any) -> PalettePoint:

@@ -26,8 +26,8 @@ from sqlalchemy.engine import Connection
 from ..entities import Record, check_name, new_id, utc_datetime
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, NotFound
 from .aois import aoi_id_arg, ensure_aois
-from .engine import Connected
-from .filters import (
+from .db.engine import Connected
+from .db.filters import (
     check_paging,
     check_pattern,
     check_tag_filters,
@@ -37,12 +37,12 @@ from .filters import (
     tag_clauses,
     time_clauses,
 )
+from .db.schema import aois, datasets, record_tags, records
+from .db.spatial import intersects
+from .db.sqlutil import chunks, dialect_insert, in_values, integrity_kind
 from .geometry import as_multipolygons, query_area
-from .indexing import NewRecord
+from .ingest.requests import NewRecord
 from .refs import record_id, record_ids
-from .schema import aois, datasets, record_tags, records
-from .spatial import intersects
-from .sqlutil import chunks, dialect_insert, in_values, integrity_kind
 
 RECORD_COLUMNS = (records.c.id, records.c.name, records.c.datetime, records.c.tags, records.c.aoi_id)
 

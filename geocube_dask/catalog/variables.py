@@ -15,12 +15,12 @@ from sqlalchemy.engine import Connection
 
 from ..entities import DFormat, Variable, check_name, check_resampling, new_id
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, NotFound
-from .engine import Connected
-from .filters import check_paging, check_pattern, match, paged
+from .db.engine import Connected
+from .db.filters import check_paging, check_pattern, match, paged
+from .db.schema import datasets, instances, variables
+from .db.sqlutil import integrity_kind
 from .palettes import load_palette
 from .refs import variable_key
-from .schema import datasets, instances, variables
-from .sqlutil import integrity_kind
 
 VARIABLE_COLUMNS = tuple(variables.c)
 

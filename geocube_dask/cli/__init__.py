@@ -84,8 +84,8 @@ def init(
     as_json: Json = False,
 ) -> None:
     """Create a catalogue, or bring an existing one to this version's schema, and say what it is."""
-    from ..catalog.engine import database_url
-    from ..catalog.migrate import head_revision
+    from ..catalog.db.engine import database_url
+    from ..catalog.db.migrate import head_revision
     from ..geocube import default_url
 
     st = state(ctx)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..catalog.indexing import IndexRequest, NewRecord
+from ..catalog.ingest.requests import IndexRequest, NewRecord
 from ..entities import utc_datetime
 from ..errors import InvalidArgument
 from ..geocube import Geocube
@@ -114,7 +114,7 @@ def _stac_requests(
     gc: Geocube, paths: list[str], assets: list[str], instance_id: str, bands: tuple[int, ...] | None,
     tags: dict[str, str], fmt: Any, real_min: float | None, real_max: float | None, exponent: float,
 ) -> list[IndexRequest]:
-    from ..catalog.stac import catalogue_variables, stac_index_requests
+    from ..catalog.ingest.stac import catalogue_variables, stac_index_requests
 
     lookup = catalogue_variables(gc)
     requests: list[IndexRequest] = []

@@ -2,7 +2,9 @@
 
 Everything here is deterministic for a (source grid, output grid) pair and never depends on how the
 output is chunked: the scale used by resampling kernels is computed once per pair, and source pixel
-coordinates are computed exactly per output pixel with pyproj (no approximate transformer).
+coordinates come from pyproj on a lattice anchored to the output grid (every 16 pixels), interpolated in
+between and computed exactly wherever a point lies near a source pixel edge (no approximate transformer
+whose result depends on the extent warped).
 """
 
 from __future__ import annotations

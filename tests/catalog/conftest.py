@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 import geocube_dask as gd
-from geocube_dask.catalog.schema import metadata
+from geocube_dask.catalog.db.schema import metadata
 from geocube_dask.entities import Instance, Record, Variable
 
 POSTGIS_URL = os.environ.get("GEOCUBE_TEST_POSTGIS_URL")

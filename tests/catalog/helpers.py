@@ -7,8 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 from shapely.geometry import box
 
-from geocube_dask.catalog.indexing import PreparedDataset
-from geocube_dask.catalog.schema import metadata
+from geocube_dask.catalog.db.schema import metadata
+from geocube_dask.catalog.ingest.requests import PreparedDataset
 from geocube_dask.entities import DFormat
 
 

@@ -1,169 +1,138 @@
-"""prepare_dataset: indexing requests checked against real generated files and variables."""
+"""Indexing real GeoTIFFs: headers read, records created from files, all-or-nothing, concurrency."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
-import rasterio.shutil
+import shapely
 from affine import Affine
-from rasters import SCENES, plain_tiff, write_scene
 
-from geocube_dask.catalog.fileinfo import FileInfo, read_file_info
-from geocube_dask.catalog.indexing import prepare_dataset
-from geocube_dask.entities import DFormat, Variable
-from geocube_dask.errors import IncompatibleDataset, InvalidArgument, InvalidDFormat
+import geocube_dask as gd
+from geocube_dask.catalog.ingest.requests import IndexRequest, NewRecord
+from geocube_dask.synthetic import write_reflectance
 
-
-def variable(
-    dtype: str = "uint16", nodata: float = 0, vmin: float = 0, vmax: float = 10000, bands: int = 3
-) -> Variable:
-    names = tuple(f"b{i}" for i in range(1, bands + 1))
-    return Variable("var-id", "reflectance", DFormat(dtype, float(nodata), float(vmin), float(vmax)), names)
+from .helpers import table_counts
+from .workers import index_files
 
 
-@pytest.fixture(scope="module")
-def utm_info(scene_files: dict[str, Path]) -> FileInfo:
-    return read_file_info(str(scene_files["utm31"]))
+def write_tile(path: Path, col: int = 0, bands: int = 2) -> str:
+    """A 64×64 UTM 31N COG at 20 m; ``col`` shifts it east by its own width."""
+    transform = Affine(20.0, 0.0, 360000.0 + col * 1280.0, 0.0, -20.0, 4830000.0)
+    write_reflectance(path, crs="EPSG:32631", transform=transform, width=64, height=64, bands=bands, seed=col)
+    return str(path)
 
 
-def test_defaults_for_a_file_in_the_variable_dtype(utm_info: FileInfo) -> None:
-    var = variable()
-    ds = prepare_dataset(utm_info, var)
-    assert ds.bands == (1, 2, 3)
-    assert ds.dformat == DFormat("uint16", 0.0, 0.0, 10000.0)  # identity: the file stores the variable's values
-    assert (ds.real_min, ds.real_max, ds.exponent) == (0.0, 10000.0, 1.0)
-    assert (ds.uri, ds.crs, ds.transform, ds.overviews) == (utm_info.uri, utm_info.crs, utm_info.transform,
-                                                           utm_info.overviews)
-    assert (ds.footprint_wkt, ds.footprint_4326_wkt) == (utm_info.footprint_wkt, utm_info.footprint_4326_wkt)
-    one = prepare_dataset(utm_info, variable(bands=1), bands=[3])
-    assert one.bands == (3,)
+@pytest.fixture
+def tiles(tmp_path: Path) -> list[str]:
+    return [write_tile(tmp_path / f"tile{i}.tif", i) for i in range(3)]
 
 
-def test_default_dformat_rules(tmp_path: Path) -> None:
-    u8 = read_file_info(str(write_scene(tmp_path / "u8.tif", "utm31", bands=1, dtype="uint8", nodata=255)))
-    # 0..10000 does not fit in uint8: the full uint8 range is stretched onto the variable range
-    assert prepare_dataset(u8, variable(bands=1)).dformat == DFormat("uint8", 255.0, 0.0, 255.0)
-    i16 = read_file_info(str(write_scene(tmp_path / "i16.tif", "utm31", bands=1, dtype="int16", nodata=-1)))
-    # 0..10000 fits in int16: stored values are the variable's values
-    assert prepare_dataset(i16, variable(bands=1)).dformat == DFormat("int16", -1.0, 0.0, 10000.0)
-    f32 = read_file_info(str(write_scene(tmp_path / "f32.tif", "utm31", bands=1, dtype="float32", nodata=float("nan"))))
-    fmt = prepare_dataset(f32, variable(bands=1)).dformat
-    assert (fmt.dtype, fmt.nodata_is_nan, fmt.min, fmt.max) == ("float32", True, 0.0, 10000.0)
-    free = read_file_info(str(write_scene(tmp_path / "free.tif", "utm31", bands=1, nodata=None)))
-    assert prepare_dataset(free, variable(bands=1)).dformat.nodata is None
+@pytest.fixture
+def refl(gc):
+    var = gc.create_variable("refl", ("uint16", 0, 0, 10000), ["red", "nir"])
+    return gc.instantiate(var, "master")
 
 
-def test_band_choices(utm_info: FileInfo) -> None:
-    with pytest.raises(IncompatibleDataset, match=r"2 band\(s\).*has 3.*give exactly 3"):
-        prepare_dataset(utm_info, variable(), bands=[1, 2])
-    with pytest.raises(IncompatibleDataset, match=r"band 4 does not exist.*3 band\(s\)"):
-        prepare_dataset(utm_info, variable(), bands=[2, 3, 4])
-    with pytest.raises(IncompatibleDataset, match=r"band 0 does not exist"):
-        prepare_dataset(utm_info, variable(bands=1), bands=[0])
-    with pytest.raises(IncompatibleDataset, match=r"band 4 does not exist.*by default the first 4"):
-        prepare_dataset(utm_info, variable(bands=4))
-    with pytest.raises(InvalidArgument, match="integers"):
-        prepare_dataset(utm_info, variable(bands=1), bands=[1.5])
-    with pytest.raises(InvalidArgument, match="sequence"):
-        prepare_dataset(utm_info, variable(bands=1), bands="1")
-    assert prepare_dataset(utm_info, variable(bands=2), bands=np.array([3, 1])).bands == (3, 1)
+def test_index_one_file(gc, refl, record, tiles) -> None:
+    ds = gc.index_dataset(tiles[0], record, refl)
+    assert (ds.uri, ds.bands, ds.crs, ds.width, ds.height) == (tiles[0], (1, 2), "EPSG:32631", 64, 64)
+    assert ds.dformat.dtype == "uint16" and ds.transform[0] == 20.0 and ds.overviews
+    lon, lat = shapely.from_wkt(ds.footprint_4326_wkt).centroid.coords[0]
+    assert 0 < lon < 2 and 43 < lat < 44
+    assert gc.get_dataset(ds.id) == ds
+    assert gc.index_dataset(tiles[0], record.id, refl.id) == ds  # the same thing twice: no-op
 
 
-def _mixed_vrt(tmp_path: Path) -> Path:
-    """A VRT whose two bands have different dtypes (a GeoTIFF cannot), pointing at two real files."""
-    a = write_scene(tmp_path / "mix_u16.tif", "utm31", bands=1)
-    b = write_scene(tmp_path / "mix_f32.tif", "utm31", bands=1, dtype="float32", nodata=-1)
-    scene = SCENES["utm31"]
-    with rasterio.open(a) as src:
-        srs = src.crs.to_wkt()
-    bands = ""
-    for i, (path, dtype) in enumerate(((a, "UInt16"), (b, "Float32")), start=1):
-        bands += (
-            f'<VRTRasterBand dataType="{dtype}" band="{i}"><SimpleSource>'
-            f'<SourceFilename relativeToVRT="0">{path}</SourceFilename><SourceBand>1</SourceBand>'
-            f"</SimpleSource></VRTRasterBand>"
-        )
-    vrt = tmp_path / "mixed.vrt"
-    gt = ", ".join(str(v) for v in scene.transform.to_gdal())
-    vrt.write_text(
-        f'<VRTDataset rasterXSize="{scene.width}" rasterYSize="{scene.height}"><SRS>{srs}</SRS>'
-        f"<GeoTransform>{gt}</GeoTransform>{bands}</VRTDataset>"
+def test_index_with_new_records(gc, refl, tiles) -> None:
+    calls = []
+    new = NewRecord("S2_20240105", "2024-01-05T10:30:00Z", {"constellation": "S2"})
+    ds = gc.index_datasets(
+        [IndexRequest(uri=t, record=new, instance=refl) for t in tiles[:2]]
+        + [IndexRequest(uri=tiles[2], record=NewRecord("other", "2024-01-06"), instance=refl)],
+        progress=lambda done, total: calls.append((done, total)),
     )
-    return vrt
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+    assert ds[0].record_id == ds[1].record_id != ds[2].record_id
+    rec = gc.get_record(ds[0].record_id)
+    assert rec.tags == {"constellation": "S2"}
+    union = shapely.union(shapely.from_wkt(ds[0].footprint_4326_wkt), shapely.from_wkt(ds[1].footprint_4326_wkt))
+    assert gc.get_record_aoi(rec).equals(union)
+    # the same request again reuses the records and the datasets
+    again = gc.index_datasets([IndexRequest(uri=tiles[0], record=new, instance=refl)])
+    assert again == [ds[0]] and len(gc.list_records()) == 2
 
 
-def test_mixed_dtypes(tmp_path: Path) -> None:
-    info = read_file_info(str(_mixed_vrt(tmp_path)))
-    assert info.dtypes == ("uint16", "float32")
-    with pytest.raises(IncompatibleDataset, match=r"different dtypes \(band 1: uint16, band 2: float32\)"):
-        prepare_dataset(info, variable(bands=2))
-    assert prepare_dataset(info, variable(bands=1), bands=[2]).dformat.dtype == "float32"
+def test_new_record_with_explicit_aoi(gc, refl, tiles) -> None:
+    aoi = shapely.box(1, 43, 2, 44)
+    ds = gc.index_dataset(tiles[0], NewRecord("r", "2024-01-05", aoi=aoi), refl)
+    assert gc.get_record_aoi(ds.record_id).equals(aoi)
 
 
-def test_unsupported_dtype(tmp_path: Path) -> None:
-    path = plain_tiff(tmp_path / "i64.tif", np.ones((1, 8, 8), dtype="int64"), crs="EPSG:32631",
-                      transform=Affine(10, 0, 500000, 0, -10, 100))
-    with pytest.raises(IncompatibleDataset, match="int64.*convert"):
-        prepare_dataset(read_file_info(str(path)), variable(bands=1))
+def test_indexing_is_all_or_nothing(gc, refl, record, tiles, tmp_path: Path) -> None:
+    before = table_counts(gc)
+    missing = str(tmp_path / "missing.tif")
+    with pytest.raises(gd.UnreadableFile):
+        gc.index_datasets([IndexRequest(uri=tiles[0], record=NewRecord("n", "2024-01-01"), instance=refl),
+                           IndexRequest(uri=missing, record=record, instance=refl)])
+    with pytest.raises(gd.IncompatibleDataset):
+        gc.index_datasets([IndexRequest(uri=tiles[0], record=record, instance=refl),
+                           IndexRequest(uri=tiles[1], record=record, instance=refl, bands=(1, 7))])
+    assert table_counts(gc) == before
 
 
-def test_different_nodata_per_band(utm_info: FileInfo) -> None:
-    info = replace(utm_info, nodatas=(0.0, 0.0, None))
-    with pytest.raises(IncompatibleDataset, match="different nodata.*give dformat"):
-        prepare_dataset(info, variable())
-    assert prepare_dataset(info, variable(), dformat=("uint16", 0, 0, 10000)).dformat.nodata == 0
-    assert prepare_dataset(info, variable(bands=2), bands=[1, 2]).dformat.nodata == 0
+def test_bad_exponent_is_refused_before_reading(gc, refl, record, tmp_path: Path) -> None:
+    for exponent in (0, -1.0, float("nan"), "2"):
+        with pytest.raises(gd.InvalidArgument, match="exponent"):
+            gc.index_dataset(str(tmp_path / "never-read.tif"), record, refl, exponent=exponent)
 
 
-def test_file_nodata_invalid_for_its_dtype(utm_info: FileInfo) -> None:
-    info = replace(utm_info, nodatas=(-9999.0,) * 3)  # a uint16 file claiming nodata -9999
-    with pytest.raises(IncompatibleDataset, match="cannot derive the internal dformat.*give"):
-        prepare_dataset(info, variable())
+def test_bad_references(gc, refl, record, tiles) -> None:
+    with pytest.raises(gd.NotFound):
+        gc.index_dataset(tiles[0], record, "00000000-0000-0000-0000-000000000000")
+    with pytest.raises(gd.NotFound):
+        gc.index_dataset(tiles[0], "00000000-0000-0000-0000-000000000000", refl)
+    with pytest.raises(gd.InvalidArgument):
+        gc.index_datasets([("uri", record, refl)])
+    with pytest.raises(gd.InvalidName):
+        gc.index_dataset(tiles[0], NewRecord("bad name", "2024-01-01"), refl)
+    with pytest.raises(gd.InvalidArgument, match="bands"):
+        gc.index_dataset(tiles[0], record, refl, bands=1)
 
 
-def test_given_dformat(utm_info: FileInfo) -> None:
-    ds = prepare_dataset(utm_info, variable(), dformat=("uint16", 65535, 1, 10001))
-    assert ds.dformat == DFormat("uint16", 65535.0, 1.0, 10001.0)
-    # another dtype: the file's dtype wins, the rest is kept when it is valid there
-    ds = prepare_dataset(utm_info, variable(), dformat=DFormat("int16", 0.0, 0.0, 10000.0))
-    assert ds.dformat == DFormat("uint16", 0.0, 0.0, 10000.0)
-    with pytest.raises(IncompatibleDataset, match="says int16 but.*stores uint16.*wins"):
-        prepare_dataset(utm_info, variable(), dformat=("int16", -10001, -10000, 10000))
-    with pytest.raises(InvalidDFormat):
-        prepare_dataset(utm_info, variable(), dformat=("uint16", 0, 10, 5))
-    no_nodata = prepare_dataset(utm_info, variable(), dformat={"dtype": "uint16", "nodata": None, "min": 0, "max": 1})
-    assert no_nodata.dformat.nodata is None
+def test_overlapping_bands_of_the_same_file(gc, refl, record, tiles, make_record) -> None:
+    first = gc.index_dataset(tiles[0], record, refl)
+    with pytest.raises(gd.IncompatibleDataset, match=f"dataset {first.id}"):
+        gc.index_dataset(tiles[0], make_record(), refl)
 
 
-def test_real_range(utm_info: FileInfo) -> None:
-    var = variable("float32", float("nan"), -1, 1)
-    ds = prepare_dataset(utm_info, var, dformat=("uint16", 0, 0, 10000), real_min=0, real_max=1)
-    assert (ds.real_min, ds.real_max) == (0.0, 1.0)
-    assert (prepare_dataset(utm_info, var).real_min, prepare_dataset(utm_info, var).real_max) == (-1.0, 1.0)
-    decreasing = prepare_dataset(utm_info, var, real_min=1, real_max=-3)
-    assert (decreasing.real_min, decreasing.real_max) == (1.0, -3.0)
-    assert prepare_dataset(utm_info, var, real_min=1, real_max=5).real_max == 5.0  # touches the variable range
-    with pytest.raises(IncompatibleDataset, match=r"\[2.0, 5.0\] does not intersect.*\[-1.0, 1.0\]"):
-        prepare_dataset(utm_info, var, real_min=2, real_max=5)
-    with pytest.raises(IncompatibleDataset, match="does not intersect"):
-        prepare_dataset(utm_info, var, real_min=-2, real_max=-5)
-    with pytest.raises(InvalidArgument, match="both 0.5.*must differ"):
-        prepare_dataset(utm_info, var, real_min=0.5, real_max=0.5)
-    for bad in (float("nan"), float("inf"), "1", True):
-        with pytest.raises(InvalidArgument, match="real_max must be a finite number"):
-            prepare_dataset(utm_info, var, real_max=bad)
+def test_two_processes_index_the_same_files(gc, catalog_url, refl, tmp_path: Path, spawn_pool) -> None:
+    paths = [write_tile(tmp_path / f"c{i}.tif", i) for i in range(6)]
+    pool, manager = spawn_pool
+    barrier = manager.Barrier(2)
+    jobs = [pool.apply_async(index_files, (catalog_url, barrier, refl.id, paths)) for _ in range(2)]
+    a, b = (job.get(timeout=120) for job in jobs)
+    assert a == b
+    assert sorted(d.uri for d in gc.list_datasets()) == sorted(paths)
+    assert len(gc.list_records()) == 6
 
 
-@pytest.mark.parametrize("exponent", [0, -1, float("nan"), float("inf"), "2", None])
-def test_bad_exponent(utm_info: FileInfo, exponent: object) -> None:
-    with pytest.raises(InvalidArgument, match="exponent"):
-        prepare_dataset(utm_info, variable(), exponent=exponent)  # type: ignore[arg-type]
+def test_files_across_the_antimeridian_and_over_the_pole(gc, tmp_path: Path) -> None:
+    var = gc.create_variable("one", ("uint16", 0, 0, 10000), [""])
+    inst = gc.instantiate(var, "master")
+    utm60 = tmp_path / "utm60.tif"  # UTM 60N, 800..900 km east: crosses 180°
+    write_reflectance(utm60, crs="EPSG:32660", transform=Affine(500.0, 0.0, 800000.0, 0.0, -500.0, 100000.0),
+                      width=200, height=200, bands=1)
+    pole = tmp_path / "pole.tif"  # north polar stereographic around the pole
+    write_reflectance(pole, crs="EPSG:3413", transform=Affine(5000.0, 0.0, -500000.0, 0.0, -5000.0, 500000.0),
+                      width=200, height=200, bands=1)
+    gc.index_datasets([IndexRequest(uri=str(p), record=NewRecord(p.stem, "2024-01-01"), instance=inst)
+                       for p in (utm60, pole)])
 
+    def found(point: shapely.Point) -> list[str]:
+        return [Path(d.uri).stem for _, d in gc.find_datasets(inst, aoi=point)]
 
-def test_exponent_kept(utm_info: FileInfo) -> None:
-    assert prepare_dataset(utm_info, variable(), exponent=0.5).exponent == 0.5
-    assert prepare_dataset(utm_info, variable(), exponent=np.float32(2)).exponent == 2.0
+    assert found(shapely.Point(179.9, 0.5)) == found(shapely.Point(-179.95, 0.5)) == ["utm60"]
+    assert found(shapely.Point(0, 0.5)) == []
+    assert found(shapely.Point(-170, 89.9)) == found(shapely.Point(10, 89.9)) == ["pole"]
+    assert [r.name for r in gc.list_records(aoi=shapely.Point(-179.95, 0.5))] == ["utm60"]

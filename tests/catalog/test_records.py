@@ -8,7 +8,7 @@ import pytest
 from shapely.geometry import box
 
 import geocube_dask as gd
-from geocube_dask.catalog.indexing import NewRecord
+from geocube_dask.catalog.ingest.requests import NewRecord
 
 from .helpers import prepared, table_counts
 

@@ -11,7 +11,7 @@ from typing import Any
 def open_catalogue(url: str, barrier: Any) -> str:
     """Wait for the other process, then open (and so migrate) the catalogue; return its schema revision."""
     import geocube_dask as gd
-    from geocube_dask.catalog.migrate import current_revisions
+    from geocube_dask.catalog.db.migrate import current_revisions
 
     barrier.wait()
     gc = gd.connect(url)
@@ -38,7 +38,7 @@ def add_prepared(url: str, barrier: Any, record_id: str, instance_id: str, uris:
 def index_files(url: str, barrier: Any, instance_id: str, paths: list[str]) -> list[int]:
     """Index files with a NewRecord each (same names in both processes); return the dataset ids."""
     import geocube_dask as gd
-    from geocube_dask.catalog.indexing import IndexRequest, NewRecord
+    from geocube_dask.catalog.ingest.requests import IndexRequest, NewRecord
 
     gc = gd.connect(url)
     requests = [

@@ -1,0 +1,73 @@
+"""Small SQL helpers that hide backend differences: upsert-style inserts, long IN lists, error kinds."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from ...errors import NotFound
+
+
+def dialect_insert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT that supports ``on_conflict_do_nothing`` on the connection's backend."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+T = TypeVar("T")
+
+
+def chunks(values: Sequence[T], size: int = 5000) -> Iterable[Sequence[T]]:
+    """Split ``values`` so that IN lists stay far below SQLite's bound-parameter limit."""
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def check_ids_exist(conn: Connection, column: sa.Column[Any], ids: Sequence[Any], what: str, hint: str = "") -> None:
+    """NotFound naming the first of ``ids`` that ``column`` (a table's id) does not hold."""
+    found: set[str] = set()  # compared as text: ids may come back as UUID objects or strings
+    for part in chunks(list(ids)):
+        found.update(str(v) for v in conn.execute(sa.select(column).where(column.in_(part))).scalars())
+    missing = [i for i in ids if str(i) not in found]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise NotFound(f"no {what} with id {missing[0]!r}{more}{hint}")
+
+
+def in_values(column: sa.ColumnElement[Any], values: Sequence[Any], dialect_name: str) -> sa.ColumnElement[bool]:
+    """``column IN values`` for lists of any length (SQLite: through ``json_each`` beyond a few thousand)."""
+    if dialect_name != "sqlite" or len(values) <= 5000:
+        return column.in_(list(values))
+    if isinstance(column.type, sa.Uuid):
+        values = [uuid.UUID(v).hex for v in values]  # how the Uuid type stores ids on SQLite
+    table = sa.func.json_each(sa.literal(json.dumps(list(values)))).table_valued("value")
+    return column.in_(sa.select(table.c.value))
+
+
+def integrity_kind(exc: sa.exc.IntegrityError) -> str:
+    """``"unique"``, ``"foreign_key"`` or ``"other"`` for an IntegrityError on either backend."""
+    code = getattr(exc.orig, "pgcode", None)
+    if code == "23505":
+        return "unique"
+    if code == "23503":
+        return "foreign_key"
+    text = str(exc.orig).upper()
+    if "UNIQUE" in text or "PRIMARY KEY" in text:
+        return "unique"
+    if "FOREIGN KEY" in text:
+        return "foreign_key"
+    return "other"
+
+
+def constraint_name(exc: sa.exc.IntegrityError) -> str:
+    """The violated constraint's name on PostgreSQL (or the SQLite message, which names the columns)."""
+    diag = getattr(exc.orig, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    return name or str(exc.orig)

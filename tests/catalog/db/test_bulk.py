@@ -1,0 +1,42 @@
+"""Bulk writes: the same results through COPY (PostgreSQL) and multi-row INSERTs (SQLite)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from shapely.geometry import Polygon, box
+
+from geocube_dask.catalog.db.bulk import write_claims, write_containers, write_datasets
+from geocube_dask.catalog.db.schema import datasets
+from geocube_dask.catalog.geometry import footprints_4326
+
+from ..helpers import prepared
+
+
+def test_containers_and_claims(gc, record, instance) -> None:
+    with gc._tx() as conn:
+        assert write_containers(conn, ["/b", "/a"], False) == {"/a", "/b"}
+        assert write_containers(conn, ["/a", "/c"], True) == {"/c"}
+        items = [(record.id, instance.id, prepared("/a")), (record.id, instance.id, prepared("/b"))]
+        wkts = [p.footprint_4326_wkt for *_, p in items]
+        ids = write_datasets(conn, items, "ACTIVE", footprints_4326(wkts))
+        claimed = write_claims(conn, [("/a", "", 1, ids[0]), ("/a", "", 2, ids[0]), ("/b", "", 1, ids[1])])
+        assert claimed == {(ids[0], 1), (ids[0], 2), (ids[1], 1)}
+        assert write_claims(conn, [("/a", "", 2, ids[1]), ("/a", "", 3, ids[1])]) == {(ids[1], 3)}
+        assert write_claims(conn, []) == set()
+        conn.rollback()
+
+
+def test_dataset_rows_match_the_column_types(gc, record, instance) -> None:
+    """A row written in bulk reads back exactly as the column types store it (3D footprints flattened)."""
+    fp3d = Polygon([(0, 0, 9), (1, 0, 9), (1, 1, 9), (0, 0, 9)])
+    p = prepared("/x\ty", fp3d)
+    with gc._tx() as conn:
+        write_containers(conn, [p.uri], False)
+        geoms = footprints_4326([p.footprint_4326_wkt])
+        ids = write_datasets(conn, [(record.id, instance.id, p)], "INACTIVE", geoms)
+        row = conn.execute(sa.select(datasets).where(datasets.c.id == ids[0])).one()
+        conn.rollback()
+    assert (row.container_uri, row.bands, row.nodata, row.transform, row.overviews, row.status) == (
+        "/x\ty", [1], 0.0, [0.01, 0.0, 0.0, 0.0, -0.01, 1.0], [[50, 50], [25, 25]], "INACTIVE")
+    assert row.footprint_4326.equals(Polygon([(0, 0), (1, 0), (1, 1), (0, 0)])) and not row.footprint_4326.has_z
+    assert not box(0, 0, 1, 1).equals(row.footprint_4326)
