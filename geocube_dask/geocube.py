@@ -18,12 +18,19 @@ from .errors import InvalidArgument
 from .graph.cube import cube_from_plan
 from .graph.grid import GridSpec, make_grid
 from .graph.plan import CubePlan, PlanRecord, Source, build_plan
-from .graph.timeseries import check_geometry, native_grid_for, point_grid, point_series, polygon_series
-from .projection import crs_string, transform_polygon
+from .graph.timeseries import (
+    check_geometry,
+    geometry_in,
+    native_grid_for,
+    point_grid,
+    point_series,
+    polygon_series,
+)
 from .storage import gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
-# the grid outline in lon/lat is densified, not exact: widen the catalogue search a little; the
+# the grid outline and the dataset footprints in lon/lat follow their edges within 3.6e-5° each
+# (projection.EDGE_TOLERANCE), not exactly: widen the catalogue search a little more than both; the
 # planner then keeps only sources whose footprint really touches the grid
 SEARCH_BUFFER_DEG = 1e-4
 
@@ -162,7 +169,7 @@ class Geocube(Catalog):
             plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1, on_error)
             return point_series(cube_from_plan(plan))
         geom = check_geometry(geometry)
-        area = transform_polygon(geom, crs_string(crs), "EPSG:4326").buffer(SEARCH_BUFFER_DEG)
+        area = geometry_in(geom, crs, "EPSG:4326", wrap=True).buffer(SEARCH_BUFFER_DEG)
         rows = self._plan_rows(instances, records, tags, time, area)
         if grid_crs is not None or resolution is not None:
             if grid_crs is None or resolution is None:

@@ -182,7 +182,11 @@ def make_grid(
             raise InvalidArgument("give bounds= or aoi=, not both")
         if not isinstance(aoi, BaseGeometry) or aoi.is_empty:
             raise InvalidArgument("aoi= must be a non-empty shapely geometry")
-        bounds = transform_polygon(aoi, crs_string(aoi_crs), crs_s).bounds
+        try:
+            # continuous coordinates (a lon/lat AOI across the antimeridian runs past ±180°)
+            bounds = transform_polygon(aoi, crs_string(aoi_crs), crs_s, wrap=False).bounds
+        except ValueError as exc:
+            raise InvalidArgument(f"aoi= cannot be expressed in {crs_s} ({exc}): choose a crs that covers it") from None
     if bounds is None:
         raise InvalidArgument("give bounds=(xmin, ymin, xmax, ymax) in the output crs, or aoi=")
     aff, w, h = snap_bounds(bounds, resolution)

@@ -20,7 +20,7 @@ from shapely.geometry import Polygon, box
 
 from ..entities import DFormat, check_resampling, utc_datetime
 from ..errors import InvalidArgument
-from ..projection import transform_polygon
+from ..projection import is_geographic, normalize_lonlat, transform_polygon
 from ..storage import is_secret_key
 from .grid import GridSpec
 
@@ -252,14 +252,34 @@ class PlanRecord:
 
 
 def source_touches_grid(source: Source, grid: GridSpec) -> bool:
-    """Whether the source's footprint, transformed to the grid's CRS, intersects the grid."""
+    """Whether the source's footprint and the grid overlap (with an area), tested in the grid's CRS.
+
+    The footprint is reprojected by ``projection.transform_polygon`` (edges followed, split at the
+    antimeridian, closed through a pole it surrounds); in a lon/lat grid both sides are wrapped into
+    [-180, 180], so a grid running past ±180° meets the data beyond. A source that cannot be expressed
+    in the grid's CRS (part of it outside that projection's domain) is tested the other way round: the
+    grid's outline in the source's CRS.
+    """
     try:
         fp = transform_polygon(source.footprint, source.crs, grid.crs)
-    except Exception:  # noqa: BLE001 - outside the projection's domain: cannot touch
+    except ValueError:
+        try:
+            back = transform_polygon(grid.polygon(), grid.crs, source.crs)
+        except ValueError:  # neither can be expressed in the other's CRS
+            return False
+        return _overlap(back, _wrapped(source.footprint, source.crs))
+    return _overlap(fp, _wrapped(grid.polygon(), grid.crs))
+
+
+def _wrapped(poly: Polygon, crs: str) -> Any:
+    """``poly`` wrapped into [-180, 180] in a lon/lat ``crs`` (as transform_polygon gives), else itself."""
+    return normalize_lonlat(poly) if is_geographic(crs) else poly
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    if a.is_empty or not all(math.isfinite(v) for v in a.bounds):
         return False
-    if fp.is_empty or not all(math.isfinite(v) for v in fp.bounds):
-        return False
-    inter = fp.intersection(grid.polygon())
+    inter = a.intersection(b)
     return not inter.is_empty and inter.area > 0
 
 
