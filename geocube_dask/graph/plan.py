@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon
 
 from ..entities import DFormat, check_resampling, utc_datetime
 from ..errors import InvalidArgument
@@ -60,11 +60,10 @@ class Source:
 
     @property
     def footprint(self) -> Polygon:
-        """The file's bounds in its own CRS."""
-        a = self.transform
-        xs = [a[2], a[2] + a[0] * self.width + a[1] * self.height]
-        ys = [a[5], a[5] + a[3] * self.width + a[4] * self.height]
-        return box(min(xs), min(ys), max(xs), max(ys))
+        """The file's bounds in its own CRS: its four corners (a rotated file is not its bounding box)."""
+        a, b, c, d, e, f = self.transform
+        corners = [(0, 0), (self.width, 0), (self.width, self.height), (0, self.height)]
+        return Polygon([(a * col + b * row + c, d * col + e * row + f) for col, row in corners])
 
     @property
     def grid_key(self) -> tuple[Any, ...]:

@@ -69,8 +69,14 @@ def geometry_in(geometry: BaseGeometry, geometry_crs: Any, crs: str, *, wrap: bo
 def native_grid_for(
     geometry: BaseGeometry, geometry_crs: Any, crs: str, transform: tuple[float, ...]
 ) -> dict[str, Any]:
-    """Arguments of ``make_grid`` for ``geometry`` on a source's own pixel grid (same CRS, resolution, origin)."""
+    """Arguments of ``make_grid`` for ``geometry`` on a source's own pixel grid (same CRS, resolution, origin).
+
+    Output grids are north-up: for a rotated source, a grid in its CRS at its pixel size, snapped as usual.
+    """
     a = Affine(*transform[:6])
+    if a.b != 0 or a.d != 0:
+        return {"crs": crs, "resolution": (math.hypot(a.a, a.d), math.hypot(a.b, a.e)), "aoi": geometry,
+                "aoi_crs": geometry_crs}
     poly = geometry_in(geometry, geometry_crs, crs)
     inv = ~a
     minx, miny, maxx, maxy = poly.bounds

@@ -1,7 +1,10 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
+from affine import Affine
 from pyproj import Transformer
+from shapely.geometry import Point, Polygon, box
 
 from geocube_dask.entities import DFormat
 from geocube_dask.errors import InvalidArgument
@@ -145,3 +148,23 @@ def test_source_outside_the_grid_projection_is_tested_the_other_way_round():
     assert source_touches_grid(world, GridSpec(ortho, (1000.0, 0, -50000.0, 0, -1000.0, 50000.0), 100, 100))
     south = Source("/s.tif", "", (1,), FMT, 0, 1, 1, "EPSG:4326", (1.0, 0, -180.0, 0, -1.0, -10.0), 360, 80)
     assert not source_touches_grid(south, GridSpec(ortho, (1000.0, 0, -50000.0, 0, -1000.0, 50000.0), 100, 100))
+
+
+def test_plan_json_with_a_rotated_grid_is_refused():
+    text = json.loads(plan([(rec("a", 1), src(600000, "a"))]).to_json())
+    text["grid"]["transform"] = [20.0, 5.0, 600000.0, 5.0, -20.0, 5000000.0]
+    with pytest.raises(InvalidArgument, match="cannot be rotated"):
+        CubePlan.from_json(json.dumps(text))
+
+
+def test_rotated_source_footprint_is_its_four_corners():
+    from geocube_dask.graph.plan import source_touches_grid
+
+    t = Affine.translation(600000, 5000000) @ Affine.rotation(30) @ Affine.scale(10, -10)
+    rotated = Source("/r.tif", "", (1,), FMT, 0, 1, 1, "EPSG:32631", tuple(t)[:6], 100, 100)
+    corners = [t @ (c, r) for c, r in ((0, 0), (100, 0), (100, 100), (0, 100))]
+    assert rotated.footprint.equals(Polygon(corners))
+    # a grid round a corner outside the box of the two others (what a bounding box of two corners misses)
+    two = box(*Polygon([corners[0], corners[2], corners[0]]).bounds)
+    x, y = next(c for c in (corners[1], corners[3]) if not two.buffer(60).contains(Point(c)))
+    assert source_touches_grid(rotated, GridSpec("EPSG:32631", (10.0, 0, x - 30, 0, -10.0, y + 30), 6, 6))
