@@ -3,7 +3,7 @@
 ``crs_string`` gives one canonical text per CRS; transformers are cached. :func:`transform_polygon` is
 the one polygon reprojection of the package (search areas, dataset footprints, source-touches-grid,
 AOIs): edges are followed (densified, then refined until the chords between transformed points are
-within 1e-7 of the polygon's size of the transformed edge), and polygons going to longitude/latitude
+close to the transformed edge, see ``EDGE_TOLERANCE``), and polygons going to longitude/latitude
 are clipped at the poles, split at the antimeridian and closed through a pole they surround, so that a
 polygon over the Pacific or around a pole is where it should be on the [-180, 180] × [-90, 90] plane.
 """
@@ -63,9 +63,11 @@ def is_geographic(crs: str) -> bool:
 # Points per edge (corners included) before refinement: a projected edge curves under reprojection.
 DENSIFY_POINTS = 21
 # An edge is refined (midpoints added) until the transformed midpoint of each segment lies within this
-# fraction of the ring's extent of the straight segment between its transformed ends: a millimetre on
-# a 10 km scene; in longitude/latitude at most 3.6e-5° (an extent of 360°, round a pole).
-EDGE_TOLERANCE = 1e-7
+# fraction of the ring's extent of the straight segment between its transformed ends. In
+# longitude/latitude (catalogue footprints and search areas): a millimetre on a 10 km scene, at most
+# 3.6e-5° (an extent of 360°, round a pole). In a projected CRS (source footprints on an output grid,
+# whose windows have a margin of two output pixels): ten centimetres on a 100 km scene.
+EDGE_TOLERANCE = {True: 1e-7, False: 1e-6}  # by "to longitude/latitude"
 # at most this many halvings of a segment (a segment across a singularity never converges)
 MAX_REFINEMENTS = 12
 
@@ -221,7 +223,7 @@ def _follow_edges(pts: np.ndarray, tr: Transformer, to_lonlat: bool) -> tuple[np
     if not ok.any():
         return x, y
     xs = np.unwrap(x[ok], period=360.0) if to_lonlat else x[ok]
-    tol = EDGE_TOLERANCE * max(float(np.ptp(xs)), float(np.ptp(y[ok])))
+    tol = EDGE_TOLERANCE[to_lonlat] * max(float(np.ptp(xs)), float(np.ptp(y[ok])))
     for _ in range(MAX_REFINEMENTS):
         mid = (pts + np.roll(pts, -1, axis=0)) / 2
         mx, my = apply(mid)
