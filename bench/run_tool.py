@@ -483,12 +483,12 @@ def ts_geocube(job: Job) -> dict[str, Any]:
     gc, inst, index_seconds = _geocube_catalogue(job)
     lon, lat = job["point_lonlat"]
 
-    def build() -> Any:
-        return gc.get_timeseries(inst, point=(lon, lat), crs="EPSG:4326")
+    def build() -> Any:  # get_timeseries computes the series (to leave out images without a value)
+        with _threads():
+            return gc.get_timeseries(inst, point=(lon, lat), crs="EPSG:4326")
 
     def compute(ts: Any) -> Any:
-        with _threads():
-            return ts.compute() if hasattr(ts, "compute") else ts
+        return ts
 
     res = _ts_result(job, build, compute, lambda ts: (
         _times_iso(ts.time.values), ts.transpose("time", "band").values))

@@ -6,6 +6,7 @@ them into a :class:`CubePlan` (pure metadata), ``graph.cube`` turns the plan int
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
@@ -17,14 +18,22 @@ from .consolidate.interlacing import normalize_pattern
 from .entities import Instance, Layout, Record, Variable
 from .errors import InvalidArgument
 from .graph.cube import cube_from_plan
+from .graph.empty import drop_empty_images
 from .graph.grid import GridSpec, make_grid
 from .graph.plan import CubePlan, PlanRecord, Source, build_plan
-from .graph.timeseries import check_geometry, native_grid_for, point_grid, point_series, polygon_series
-from .projection import crs_string, transform_polygon
+from .graph.timeseries import (
+    check_geometry,
+    geometry_in,
+    native_grid_for,
+    point_grid,
+    point_series,
+    polygon_series,
+)
 from .storage import gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
-# the grid outline in lon/lat is densified, not exact: widen the catalogue search a little; the
+# the grid outline and the dataset footprints in lon/lat follow their edges within 3.6e-5° each
+# (projection.EDGE_TOLERANCE), not exactly: widen the catalogue search a little more than both; the
 # planner then keeps only sources whose footprint really touches the grid
 SEARCH_BUFFER_DEG = 1e-4
 
@@ -123,7 +132,9 @@ class Geocube(Catalog):
             on_error=on_error,
         )
 
-    def get_cube(self, instance: Instance | str | Sequence[Instance | str], **request: Any) -> xr.DataArray:
+    def get_cube(
+        self, instance: Instance | str | Sequence[Instance | str], *, drop_empty: bool = False, **request: Any
+    ) -> xr.DataArray:
         """A lazy cube ``(time, band, y, x)`` of ``instance`` over an output grid.
 
         Records by ``records=`` (ids or Records), or ``tags=`` and ``time=(start, end)``, or explicit
@@ -131,8 +142,15 @@ class Geocube(Catalog):
         ``transform`` + ``shape``, or ``like=`` another cube. ``resampling`` defaults to the
         variable's; ``group_by="day"`` (or a callable) mosaics records into one image; ``chunks``
         sets the spatial chunk size. Nothing is read until the result is computed.
+
+        Images that no source touches are left out when planning; an image whose sources are all
+        nodata over the grid is kept (all nodata) unless ``drop_empty=True``: then the cube is computed
+        once here, each chunk reduced to "has a valid pixel" (small memory), and the lazy cube of the
+        images with one is returned: their sources are read again when you compute it.
         """
-        return cube_from_plan(self.get_cube_plan(instance, **request))
+        plan = self.get_cube_plan(instance, **request)
+        cube = cube_from_plan(plan)
+        return drop_empty_images(cube, plan.dformat.nodata) if drop_empty else cube
 
     def get_timeseries(
         self,
@@ -151,13 +169,14 @@ class Geocube(Catalog):
         resolution: float | Sequence[float] | None = None,
         on_error: str = "raise",
     ) -> xr.DataArray:
-        """A lazy timeseries at ``point`` → ``(time, band)``, or over ``geometry`` → ``(time, band)``
-        reduced with ``reduce`` (or ``(time, band, pixel)`` with ``reduce=None``).
+        """A timeseries at ``point`` → ``(time, band)``, or over ``geometry`` → ``(time, band)``
+        reduced with ``reduce`` (or ``(time, band, pixel)`` with ``reduce=None``), computed.
 
         ``point``/``geometry`` are in ``crs`` (default lon/lat). Only the windows under them are read,
-        one task per image. A point takes the value of the source pixel containing it (with
-        ``resampling`` other than ``near``, the value interpolated at the point). A polygon is sampled
-        on ``grid_crs``/``resolution`` if given, else on the pixel grid of the first source found.
+        one task per image, with the active dask scheduler. A point takes the value of the source pixel
+        containing it (with ``resampling`` other than ``near``, the value interpolated at the point). A
+        polygon is sampled on ``grid_crs``/``resolution`` if given, else on the pixel grid of the first
+        source found. Images with no valid value (at the point, in the polygon) are left out.
         """
         if (point is None) == (geometry is None):
             raise InvalidArgument("give point=(x, y) or geometry=polygon (exactly one)")
@@ -166,9 +185,9 @@ class Geocube(Catalog):
             grid = point_grid(point, crs)
             rows = self._plan_rows(instances, records, tags, time, search_area(grid))
             plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1, on_error)
-            return point_series(cube_from_plan(plan))
+            return drop_empty_images(point_series(cube_from_plan(plan)).compute(), plan.dformat.nodata)
         geom = check_geometry(geometry)
-        area = transform_polygon(geom, crs_string(crs), "EPSG:4326").buffer(SEARCH_BUFFER_DEG)
+        area = geometry_in(geom, crs, "EPSG:4326", wrap=True).buffer(SEARCH_BUFFER_DEG)
         rows = self._plan_rows(instances, records, tags, time, area)
         if grid_crs is not None or resolution is not None:
             if grid_crs is None or resolution is None:
@@ -180,7 +199,8 @@ class Geocube(Catalog):
         else:
             grid = make_grid(crs, 1.0, aoi=geom, aoi_crs=crs)
         plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1024, on_error)
-        return polygon_series(cube_from_plan(plan), geom, crs, reduce)
+        series = polygon_series(cube_from_plan(plan), geom, crs, reduce).compute()
+        return drop_empty_images(series, plan.dformat.nodata if reduce is None else math.nan)  # reduced: NaN
 
 
 def search_area(grid: GridSpec) -> Any:

@@ -89,6 +89,11 @@ def choose_level(path: str, grid: RefGrid) -> tuple[int, float, float]:
         dense = footprint.segmentize(max(maxx - minx, maxy - miny) / 20)
         footprint = shapely.transform(dense, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
     t = grid.transform
+    if rasterio.crs.CRS.from_user_input(grid.crs).is_geographic:
+        # longitudes within 180° of the grid's centre, so that a footprint across the antimeridian stays whole
+        centre = t.c + t.a * grid.width / 2
+        footprint = shapely.transform(
+            footprint, lambda c: np.column_stack([centre + (c[:, 0] - centre + 180) % 360 - 180, c[:, 1]]))
     gbox = box(t.c, t.f + t.e * grid.height, t.c + t.a * grid.width, t.f)
     pt = footprint.intersection(gbox).representative_point()
     col, row = (~t) @ (pt.x, pt.y)

@@ -19,6 +19,7 @@ from geocube_dask.catalog.ingest.requests import NewRecord
 from geocube_dask.entities import DatasetStatus
 from geocube_dask.errors import InvalidArgument
 from geocube_dask.graph.plan import CubePlan
+from geocube_dask.synthetic import write_raster
 
 BANDS = ["B2", "B3", "B4", "B8"]
 # scene name → (record datetime, constellation tag); utm31 and utm31b fall on the same day
@@ -280,3 +281,89 @@ def test_like_another_cube_gives_its_grid_and_the_reference_pixels(indexed, scen
     assert np.array_equal(gd.load(second).values[0], want)
     with pytest.raises(InvalidArgument):
         gc.get_cube(inst, like=first, crs="EPSG:4326", resolution=0.001)
+
+
+# --- images with no valid pixel -------------------------------------------------------------------------
+
+
+def write_swath(path, scene, nodata) -> None:
+    """A copy of ``scene`` whose western half (columns < 200) is all nodata."""
+    with rasterio.open(scene.path) as ds:
+        data, crs, transform = ds.read(), ds.crs, ds.transform
+    data[:, :, :200] = nodata
+    write_raster(path, data, crs=crs, transform=transform, nodata=nodata, overviews=(2,))
+
+
+def west_half(path: str, margin: float = 200.0) -> tuple[float, float, float, float]:
+    """Bounds inside the all-nodata western half of a swath file (``margin`` metres inside)."""
+    with rasterio.open(path) as ds:
+        left, bottom, _, top = ds.bounds
+        xmid = left + 200 * ds.transform.a
+    return left + margin, bottom + margin, xmid - margin, top - margin
+
+
+@pytest.fixture
+def swath(gc, scenes, tmp_path):
+    """Records 'valid' (scene utm31) and 'swath' (utm31 with its western half nodata, a day later)."""
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS, resampling="near")
+    inst = gc.instantiate(var, "master")
+    path = tmp_path / "swath.tif"
+    write_swath(path, scenes["utm31"], 0)
+    gc.index_dataset(scenes["utm31"].path, record=NewRecord("valid", "2024-03-01T10:00:00Z"), instance=inst)
+    gc.index_dataset(str(path), record=NewRecord("swath", "2024-03-02T10:00:00Z"), instance=inst)
+    return gc, inst, str(path)
+
+
+def test_cube_keeps_all_nodata_images_unless_drop_empty(swath, scenes):
+    gc, inst, path = swath
+    kw = {"crs": "EPSG:32631", "resolution": 20, "bounds": west_half(path), "chunks": 32}
+    lazy = gc.get_cube(inst, **kw)
+    assert list(lazy.record_names.values) == ["valid", "swath"]  # default: planned images, lazy
+    values = compute(lazy).values
+    assert (values[1] == 0).all() and (values[0] != 0).any()
+    dropped = gc.get_cube(inst, drop_empty=True, **kw)
+    assert list(dropped.record_names.values) == ["valid"] and dropped.chunks is not None  # still lazy
+    want = reference_image(ref(scenes, ["utm31"]), grid_of(dropped), "uint16", 0, "near", 4)
+    assert np.array_equal(compute(dropped).values[0], want)
+    # over the whole file both images have valid pixels: nothing dropped
+    with rasterio.open(path) as ds:
+        whole = gc.get_cube(inst, drop_empty=True, crs="EPSG:32631", resolution=40, bounds=tuple(ds.bounds))
+    assert list(whole.record_names.values) == ["valid", "swath"]
+
+
+def test_drop_empty_with_nan_nodata(gc, scenes, tmp_path):
+    var = gc.create_variable("refl", dformat=("float32", "nan", 0, 1), bands=BANDS, resampling="near")
+    inst = gc.instantiate(var, "f")
+    path = tmp_path / "swath-nan.tif"
+    write_swath(path, scenes["float"], np.nan)
+    gc.index_dataset(scenes["float"].path, record=NewRecord("valid", "2024-03-01"), instance=inst)
+    gc.index_dataset(str(path), record=NewRecord("swath", "2024-03-02"), instance=inst)
+    kw = {"crs": "EPSG:32631", "resolution": 20, "bounds": west_half(path)}
+    lazy = gc.get_cube(inst, **kw)
+    assert list(lazy.record_names.values) == ["valid", "swath"] and np.isnan(compute(lazy).values[1]).all()
+    assert list(gc.get_cube(inst, drop_empty=True, **kw).record_names.values) == ["valid"]
+
+
+def test_timeseries_leave_out_images_without_a_valid_value(swath, scenes):
+    gc, inst, path = swath
+    left, bottom, right, top = west_half(path)
+    # a point in the nodata half where 'valid' has data (read plainly)
+    to_lonlat = Transformer.from_crs("EPSG:32631", "EPSG:4326", always_xy=True)
+    candidates = [to_lonlat.transform(left + f * (right - left), bottom + g * (top - bottom))
+                  for f in (0.2, 0.4, 0.6, 0.8) for g in (0.3, 0.5, 0.7)]
+    lon, lat = next(p for p in candidates if any(pixel_at(scenes["utm31"].path, *p)))
+    assert not any(pixel_at(path, lon, lat))
+    ts = gc.get_timeseries(inst, point=(lon, lat))
+    assert list(ts.record_names.values) == ["valid"]
+    assert ts.values[0].tolist() == pixel_at(scenes["utm31"].path, lon, lat)
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32631", always_xy=True).transform(lon, lat)
+    poly = Point(x, y).buffer(100)
+    for reduce in ("mean", None):
+        series = gc.get_timeseries(inst, geometry=poly, crs="EPSG:32631", reduce=reduce)
+        assert list(series.record_names.values) == ["valid"], reduce
+    # in the eastern half (the same data in both files) both are kept
+    with rasterio.open(path) as ds:
+        east = [to_lonlat.transform(*(ds.transform @ (col + 0.5, row + 0.5)))
+                for col in (250, 300, 350) for row in (80, 160, 240)]
+    p = next(p for p in east if any(pixel_at(path, *p)))
+    assert list(gc.get_timeseries(inst, point=p).record_names.values) == ["valid", "swath"]

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from ..entities import Cell, Grid, Layout, check_name
 from ..errors import AlreadyExists, DependencyError, InvalidArgument, InvalidGeometry, NotFound
-from ..projection import crs_string, transform_polygon
+from ..projection import crs_string, same_crs, transform_polygon
 from .db.engine import Connected
 from .db.filters import check_pattern, match
 from .db.schema import grid_cells, grids, layouts
@@ -101,8 +101,14 @@ def _layout_from_row(row: Any) -> Layout:
 
 
 def cell_in_4326(cell_id: str, crs: str, polygon: BaseGeometry) -> BaseGeometry:
-    """A cell polygon reprojected to EPSG:4326 after densification (edges curve under reprojection)."""
-    out = transform_polygon(polygon, crs, "EPSG:4326", densify=33)
+    """A cell polygon reprojected to EPSG:4326 after densification (edges curve under reprojection).
+
+    A cell given in EPSG:4326 is taken as it is: outside lon/lat bounds, it is refused, not wrapped.
+    """
+    try:
+        out = polygon if same_crs(crs, "EPSG:4326") else transform_polygon(polygon, crs, "EPSG:4326", densify=33)
+    except ValueError as exc:
+        raise InvalidGeometry(f"cell {cell_id!r} cannot be reprojected to lon/lat: {exc}") from None
     try:
         return query_area(out, f"cell {cell_id!r} in EPSG:4326")
     except InvalidGeometry as exc:

@@ -162,8 +162,8 @@ def timeseries(
 ) -> None:
     """The values at one point over time: one row per image (record, or day with `--group-by day`).
 
-    Only the pixel under the point is read, one small read per file. Images whose files do not cover the
-    point are left out; an image without data at the point shows empty values (`null` in JSON).
+    Only the pixel under the point is read, one small read per file. Images without data at the point
+    (their files do not cover it, or are nodata there) are left out.
     """
     if as_csv and as_json:
         raise InvalidArgument("give --csv or --json, not both")
@@ -172,11 +172,10 @@ def timeseries(
     gc = state(ctx).gc
     inst, var = parse.resolve_instance(gc, instance)
     xy = parse.point(point)
-    ts = gc.get_timeseries(inst, point=xy, crs=crs, time=parse.time_range(time),
-                           tags=parse.tag_filters(tag) or None, group_by=group_by, resampling=resampling)
     out = Output(as_json)
     with out.computing("reading"):
-        ts = ts.compute()
+        ts = gc.get_timeseries(inst, point=xy, crs=crs, time=parse.time_range(time),
+                               tags=parse.tag_filters(tag) or None, group_by=group_by, resampling=resampling)
     rows = series_rows(ts)
     bands = [b or "value" for b in var.bands]
     out.emit({"instance": f"{var.name}/{inst.name}", "point": list(xy), "crs": crs, "bands": bands, "series": rows})

@@ -81,9 +81,8 @@ def run_demo(out: Output, gc: Any, directory: Path, size: int) -> dict[str, Any]
     ql_path, ql_index, ql_written = _quicklook(values, shares, directory)
 
     lon, lat = demo.sample_point(size)
-    ts = gc.get_timeseries(inst, point=(lon, lat), records=list(records))
     with out.computing("reading the timeseries"):
-        ts = ts.compute()
+        ts = gc.get_timeseries(inst, point=(lon, lat), records=list(records))
     rows = series_rows(ts)
     info = cube_info(cube)
     summary = {

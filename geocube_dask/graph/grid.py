@@ -4,6 +4,10 @@ Snapping rule: given a resolution and bounds (or an AOI), the grid is anchored o
 resolution ("target aligned pixels", like ``gdalwarp -tap``): ``xmin = floor(xmin / xres) * xres``,
 ``xmax = ceil(xmax / xres) * xres`` and likewise in y, so two requests at one resolution share pixel
 edges and the bounds asked for are always inside the grid.
+
+Output grids are north-up: no rotation or shear (``b = d = 0``), so a cube's coordinates are 1-D ``x``
+and ``y`` and its outline is the box of its bounds. A rotated ``transform=``, ``like=`` or plan is
+refused (``InvalidArgument``); sources may be rotated, they are warped onto the grid.
 """
 
 from __future__ import annotations
@@ -42,6 +46,11 @@ class GridSpec:
         object.__setattr__(self, "height", int(self.height))
         if self.width < 0 or self.height < 0:
             raise InvalidArgument(f"grid size must be positive, got {self.width}x{self.height}")
+        if self.transform[1] != 0 or self.transform[3] != 0:
+            raise InvalidArgument(
+                f"output grids cannot be rotated or sheared: transform {self.transform} has b={self.transform[1]}"
+                f" and d={self.transform[3]}; give a north-up transform (b = d = 0), or crs= + resolution= + bounds="
+            )
         if self.width * self.height > MAX_PIXELS:
             raise InvalidArgument(
                 f"grid of {self.width}x{self.height} pixels is too large: use a coarser resolution or smaller bounds"
@@ -68,12 +77,12 @@ class GridSpec:
         return min(xs), min(ys), max(xs), max(ys)
 
     def xs(self) -> np.ndarray:
-        """x of pixel centres (for a grid without rotation)."""
+        """x of pixel centres (columns)."""
         a = self.affine
         return a.c + a.a * (np.arange(self.width) + 0.5)
 
     def ys(self) -> np.ndarray:
-        """y of pixel centres (for a grid without rotation)."""
+        """y of pixel centres (rows)."""
         a = self.affine
         return a.f + a.e * (np.arange(self.height) + 0.5)
 
@@ -158,6 +167,11 @@ def make_grid(
             raise InvalidArgument(f"like= needs an xarray object with a CRS and transform (rioxarray): {exc}") from None
         if like_crs is None:
             raise InvalidArgument("like= has no CRS: write one with .rio.write_crs(...)")
+        if like_transform.b != 0 or like_transform.d != 0:
+            raise InvalidArgument(
+                f"like= is on a rotated grid (transform {tuple(like_transform)[:6]}): output grids are north-up;"
+                " give crs=, resolution= and bounds= instead"
+            )
         return GridSpec(crs_string(like_crs), tuple(like_transform)[:6], int(w), int(h))
     if crs is None:
         raise InvalidArgument("a cube needs an output crs (e.g. crs='EPSG:32631'), or like=an existing cube")
@@ -182,7 +196,11 @@ def make_grid(
             raise InvalidArgument("give bounds= or aoi=, not both")
         if not isinstance(aoi, BaseGeometry) or aoi.is_empty:
             raise InvalidArgument("aoi= must be a non-empty shapely geometry")
-        bounds = transform_polygon(aoi, crs_string(aoi_crs), crs_s).bounds
+        try:
+            # continuous coordinates (a lon/lat AOI across the antimeridian runs past ±180°)
+            bounds = transform_polygon(aoi, crs_string(aoi_crs), crs_s, wrap=False).bounds
+        except ValueError as exc:
+            raise InvalidArgument(f"aoi= cannot be expressed in {crs_s} ({exc}): choose a crs that covers it") from None
     if bounds is None:
         raise InvalidArgument("give bounds=(xmin, ymin, xmax, ymax) in the output crs, or aoi=")
     aff, w, h = snap_bounds(bounds, resolution)

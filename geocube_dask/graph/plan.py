@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from shapely.geometry import Polygon, box
+from shapely.geometry import Polygon
 
 from ..entities import DFormat, check_resampling, utc_datetime
 from ..errors import InvalidArgument
-from ..projection import transform_polygon
+from ..projection import is_geographic, normalize_lonlat, transform_polygon
 from ..storage import is_secret_key
 from .grid import GridSpec
 
@@ -60,11 +60,10 @@ class Source:
 
     @property
     def footprint(self) -> Polygon:
-        """The file's bounds in its own CRS."""
-        a = self.transform
-        xs = [a[2], a[2] + a[0] * self.width + a[1] * self.height]
-        ys = [a[5], a[5] + a[3] * self.width + a[4] * self.height]
-        return box(min(xs), min(ys), max(xs), max(ys))
+        """The file's bounds in its own CRS: its four corners (a rotated file is not its bounding box)."""
+        a, b, c, d, e, f = self.transform
+        corners = [(0, 0), (self.width, 0), (self.width, self.height), (0, self.height)]
+        return Polygon([(a * col + b * row + c, d * col + e * row + f) for col, row in corners])
 
     @property
     def grid_key(self) -> tuple[Any, ...]:
@@ -252,14 +251,34 @@ class PlanRecord:
 
 
 def source_touches_grid(source: Source, grid: GridSpec) -> bool:
-    """Whether the source's footprint, transformed to the grid's CRS, intersects the grid."""
+    """Whether the source's footprint and the grid overlap (with an area), tested in the grid's CRS.
+
+    The footprint is reprojected by ``projection.transform_polygon`` (edges followed, split at the
+    antimeridian, closed through a pole it surrounds); in a lon/lat grid both sides are wrapped into
+    [-180, 180], so a grid running past ±180° meets the data beyond. A source that cannot be expressed
+    in the grid's CRS (part of it outside that projection's domain) is tested the other way round: the
+    grid's outline in the source's CRS.
+    """
     try:
         fp = transform_polygon(source.footprint, source.crs, grid.crs)
-    except Exception:  # noqa: BLE001 - outside the projection's domain: cannot touch
+    except ValueError:
+        try:
+            back = transform_polygon(grid.polygon(), grid.crs, source.crs)
+        except ValueError:  # neither can be expressed in the other's CRS
+            return False
+        return _overlap(back, _wrapped(source.footprint, source.crs))
+    return _overlap(fp, _wrapped(grid.polygon(), grid.crs))
+
+
+def _wrapped(poly: Polygon, crs: str) -> Any:
+    """``poly`` wrapped into [-180, 180] in a lon/lat ``crs`` (as transform_polygon gives), else itself."""
+    return normalize_lonlat(poly) if is_geographic(crs) else poly
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    if a.is_empty or not all(math.isfinite(v) for v in a.bounds):
         return False
-    if fp.is_empty or not all(math.isfinite(v) for v in fp.bounds):
-        return False
-    inter = fp.intersection(grid.polygon())
+    inter = a.intersection(b)
     return not inter.is_empty and inter.area > 0
 
 

@@ -57,12 +57,27 @@ def check_geometry(geometry: Any) -> BaseGeometry:
     return geometry
 
 
+def geometry_in(geometry: BaseGeometry, geometry_crs: Any, crs: str, *, wrap: bool = False) -> BaseGeometry:
+    """``geometry`` in ``crs``: in continuous coordinates like a grid's (across ±180° in lon/lat), or
+    with ``wrap`` within [-180, 180] like a catalogue search area (see ``projection.transform_polygon``)."""
+    try:
+        return transform_polygon(geometry, crs_string(geometry_crs), crs, wrap=wrap)
+    except ValueError as exc:
+        raise InvalidArgument(f"geometry= cannot be expressed in {crs} ({exc}): check crs= and grid_crs=") from None
+
+
 def native_grid_for(
     geometry: BaseGeometry, geometry_crs: Any, crs: str, transform: tuple[float, ...]
 ) -> dict[str, Any]:
-    """Arguments of ``make_grid`` for ``geometry`` on a source's own pixel grid (same CRS, resolution, origin)."""
+    """Arguments of ``make_grid`` for ``geometry`` on a source's own pixel grid (same CRS, resolution, origin).
+
+    Output grids are north-up: for a rotated source, a grid in its CRS at its pixel size, snapped as usual.
+    """
     a = Affine(*transform[:6])
-    poly = transform_polygon(geometry, crs_string(geometry_crs), crs)
+    if a.b != 0 or a.d != 0:
+        return {"crs": crs, "resolution": (math.hypot(a.a, a.d), math.hypot(a.b, a.e)), "aoi": geometry,
+                "aoi_crs": geometry_crs}
+    poly = geometry_in(geometry, geometry_crs, crs)
     inv = ~a
     minx, miny, maxx, maxy = poly.bounds
     cols = [(inv @ (x, y))[0] for x in (minx, maxx) for y in (miny, maxy)]
@@ -85,8 +100,7 @@ def polygon_series(cube: xr.DataArray, geometry: BaseGeometry, geometry_crs: Any
     """Mask ``cube`` to the pixels whose centre lies in ``geometry`` and reduce them per image/band."""
     if reduce is not None and reduce not in REDUCERS:
         raise InvalidArgument(f"reduce must be one of {', '.join(REDUCERS)} or None, not {reduce!r}")
-    grid_crs = crs_string(cube.rio.crs)
-    poly = transform_polygon(geometry, crs_string(geometry_crs), grid_crs)
+    poly = geometry_in(geometry, geometry_crs, crs_string(cube.rio.crs))
     xs, ys = np.meshgrid(cube.x.values, cube.y.values)
     inside = shapely.contains_xy(poly, xs, ys)
     rows, cols = np.nonzero(inside)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from affine import Affine
 
-from ..projection import same_crs, transform_polygon, transformer
+from ..projection import is_geographic, same_crs, transform_polygon, transformer
 from .grid import GridSpec
 from .plan import Source
 
@@ -52,9 +52,13 @@ def level_grid(source: Source, level: int) -> LevelGrid:
 
 def pixel_scale(lg: LevelGrid, grid: GridSpec, source: Source) -> tuple[float, float]:
     """Source pixels per output pixel along x and y, measured once at the centre of their overlap."""
-    fp = transform_polygon(source.footprint, source.crs, grid.crs)
-    overlap = fp.intersection(grid.polygon())
-    pt = overlap.representative_point() if not overlap.is_empty else grid.polygon().centroid
+    pt = grid.polygon().centroid
+    try:
+        overlap = transform_polygon(source.footprint, source.crs, grid.crs).intersection(grid.polygon())
+        if not overlap.is_empty:
+            pt = overlap.representative_point()
+    except ValueError:  # not expressible in the grid's CRS: measured at the grid's centre
+        pass
     inv = ~grid.affine
     col, row = inv @ (pt.x, pt.y)
     cols = np.array([col, col + 1.0, col])
@@ -229,14 +233,34 @@ def _exact_near_edges(
 
 
 def output_window(source: Source, grid: GridSpec, margin: int = 2) -> tuple[int, int, int, int] | None:
-    """(row0, col0, row1, col1) of the output pixels the source may touch (clipped), or None."""
-    fp = transform_polygon(source.footprint, source.crs, grid.crs)
-    if fp.is_empty:
+    """(row0, col0, row1, col1) of the output pixels the source may touch (clipped), or None.
+
+    In a lon/lat grid the footprint comes wrapped into [-180, 180]: each of its parts is also tried
+    360° east and west, for grids that run past ±180°.
+    """
+    try:
+        fp = transform_polygon(source.footprint, source.crs, grid.crs)
+    except ValueError:  # the source is not expressible in the grid's CRS: it may touch any pixel
+        return 0, 0, grid.height, grid.width
+    shifts = (-360.0, 0.0, 360.0) if is_geographic(grid.crs) else (0.0,)
+    parts = getattr(fp, "geoms", [fp])
+    windows = [w for p in parts if not p.is_empty for s in shifts
+               if (w := _bounds_window(grid, p.bounds, s, margin)) is not None]
+    if not windows:
         return None
+    return (min(w[0] for w in windows), min(w[1] for w in windows),
+            max(w[2] for w in windows), max(w[3] for w in windows))
+
+
+def _bounds_window(
+    grid: GridSpec, bounds: tuple[float, float, float, float], xshift: float, margin: int
+) -> tuple[int, int, int, int] | None:
+    """The output pixels (clipped, with ``margin``) of ``bounds`` moved by ``xshift``, or None."""
     inv = ~grid.affine
-    minx, miny, maxx, maxy = fp.bounds
+    minx, miny, maxx, maxy = bounds
     if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
         return 0, 0, grid.height, grid.width
+    minx, maxx = minx + xshift, maxx + xshift
     corners = [inv @ (x, y) for x in (minx, maxx) for y in (miny, maxy)]
     cs = [c for c, _ in corners]
     rs = [r for _, r in corners]

@@ -2,6 +2,7 @@ import math
 
 import pytest
 from affine import Affine
+from pyproj import Transformer
 from shapely.geometry import box
 
 from geocube_dask.errors import InvalidArgument
@@ -84,3 +85,32 @@ def test_bad_grid_requests_say_what_to_do(kwargs):
 def test_gridspec_json_round_trip():
     g = GridSpec("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 10, 20)
     assert GridSpec.from_json(g.to_json()) == g
+
+
+def test_grid_from_an_aoi_across_the_antimeridian_stays_there():
+    """An AOI in Pacific Mercator across 180°: a lon/lat grid running past 180°, not round the globe."""
+    to_3832 = Transformer.from_crs("EPSG:4326", "EPSG:3832", always_xy=True)
+    x0, y0 = to_3832.transform(179.5, 52.0)
+    x1, y1 = to_3832.transform(-179.5, 52.5)
+    g = make_grid("EPSG:4326", 0.01, aoi=box(x0, y0, x1, y1), aoi_crs="EPSG:3832")
+    lon0, lat0, lon1, lat1 = g.bounds
+    assert lon1 - lon0 == pytest.approx(1.0, abs=0.021) and lat0 <= 52.0 and lat1 >= 52.5
+    assert lon0 % 360 == pytest.approx(179.5, abs=0.011)  # 179.5° .. 180.5° or -180.5° .. -179.5°
+
+
+def test_rotated_output_grids_are_refused():
+    """Coordinates are 1-D x/y and outlines boxes: a rotated transform, like= or plan grid says so."""
+    import numpy as np
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    rotated = Affine.translation(600000, 5000000) @ Affine.rotation(30) @ Affine.scale(10, -10)
+    with pytest.raises(InvalidArgument, match="cannot be rotated.*north-up"):
+        make_grid("EPSG:32631", transform=rotated, shape=(10, 10))
+    with pytest.raises(InvalidArgument, match="cannot be rotated"):
+        make_grid("EPSG:32631", transform=Affine(10, 0.5, 0, 0, -10, 0), shape=(10, 10))  # shear
+    da = xr.DataArray(np.zeros((3, 4)), dims=("y", "x")).rio.write_crs("EPSG:32631").rio.write_transform(rotated)
+    with pytest.raises(InvalidArgument, match="like= is on a rotated grid"):
+        make_grid(like=da)
+    with pytest.raises(InvalidArgument, match="cannot be rotated"):
+        GridSpec.from_json({"crs": "EPSG:32631", "transform": list(rotated)[:6], "width": 10, "height": 10})

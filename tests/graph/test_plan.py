@@ -1,11 +1,16 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
+from affine import Affine
+from pyproj import Transformer
+from shapely.geometry import Point, Polygon, box
 
 from geocube_dask.entities import DFormat
 from geocube_dask.errors import InvalidArgument
 from geocube_dask.graph.grid import GridSpec
 from geocube_dask.graph.plan import CubePlan, PlanRecord, Source, build_plan
+from geocube_dask.projection import crs_string
 from geocube_dask.storage import is_secret_key
 
 GRID = GridSpec("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 100, 100)
@@ -121,3 +126,45 @@ def test_token_is_the_same_in_another_process():
     out = subprocess.run([sys.executable, "-c", code], input=p.to_json(include_secrets=True), text=True,
                          capture_output=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
     assert out.stdout.strip() == p.token
+
+
+def test_source_touches_a_lonlat_grid_past_180_across_the_antimeridian():
+    from geocube_dask.graph.plan import source_touches_grid
+
+    grid = GridSpec("EPSG:4326", (0.01, 0.0, 179.4, 0.0, -0.01, 52.4), 120, 70)  # 179.4° .. 180.6°
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32601", always_xy=True).transform(-179.7, 52.2)
+    east = Source("/e.tif", "", (1,), FMT, 0, 1, 1, "EPSG:32601", (100.0, 0, x, 0, -100.0, y), 200, 200)
+    assert source_touches_grid(east, grid)  # at 180.3° .. 180.6°, i.e. -179.7° .. -179.4°
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32601", always_xy=True).transform(-179.3, 52.2)
+    beyond = Source("/b.tif", "", (1,), FMT, 0, 1, 1, "EPSG:32601", (100.0, 0, x, 0, -100.0, y), 200, 200)
+    assert not source_touches_grid(beyond, grid)
+
+
+def test_source_outside_the_grid_projection_is_tested_the_other_way_round():
+    from geocube_dask.graph.plan import source_touches_grid
+
+    world = Source("/w.tif", "", (1,), FMT, 0, 1, 1, "EPSG:4326", (1.0, 0, -180.0, 0, -1.0, 90.0), 360, 180)
+    ortho = crs_string("+proj=ortho +lat_0=90 +lon_0=0 +datum=WGS84")  # the northern hemisphere only
+    assert source_touches_grid(world, GridSpec(ortho, (1000.0, 0, -50000.0, 0, -1000.0, 50000.0), 100, 100))
+    south = Source("/s.tif", "", (1,), FMT, 0, 1, 1, "EPSG:4326", (1.0, 0, -180.0, 0, -1.0, -10.0), 360, 80)
+    assert not source_touches_grid(south, GridSpec(ortho, (1000.0, 0, -50000.0, 0, -1000.0, 50000.0), 100, 100))
+
+
+def test_plan_json_with_a_rotated_grid_is_refused():
+    text = json.loads(plan([(rec("a", 1), src(600000, "a"))]).to_json())
+    text["grid"]["transform"] = [20.0, 5.0, 600000.0, 5.0, -20.0, 5000000.0]
+    with pytest.raises(InvalidArgument, match="cannot be rotated"):
+        CubePlan.from_json(json.dumps(text))
+
+
+def test_rotated_source_footprint_is_its_four_corners():
+    from geocube_dask.graph.plan import source_touches_grid
+
+    t = Affine.translation(600000, 5000000) @ Affine.rotation(30) @ Affine.scale(10, -10)
+    rotated = Source("/r.tif", "", (1,), FMT, 0, 1, 1, "EPSG:32631", tuple(t)[:6], 100, 100)
+    corners = [t @ (c, r) for c, r in ((0, 0), (100, 0), (100, 100), (0, 100))]
+    assert rotated.footprint.equals(Polygon(corners))
+    # a grid round a corner outside the box of the two others (what a bounding box of two corners misses)
+    two = box(*Polygon([corners[0], corners[2], corners[0]]).bounds)
+    x, y = next(c for c in (corners[1], corners[3]) if not two.buffer(60).contains(Point(c)))
+    assert source_touches_grid(rotated, GridSpec("EPSG:32631", (10.0, 0, x - 30, 0, -10.0, y + 30), 6, 6))

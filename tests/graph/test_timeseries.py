@@ -75,3 +75,14 @@ def test_polygon_series_reduces_valid_pixels_inside(scenes):
     assert per_pixel.sizes["pixel"] == inside.sum()
     with pytest.raises(InvalidArgument):
         polygon_series(cube, poly, "EPSG:32631", "sum")
+
+
+def test_native_grid_of_a_rotated_source_is_north_up_at_its_pixel_size():
+    from affine import Affine
+
+    rotated = Affine.translation(600000, 5000000) @ Affine.rotation(30) @ Affine.scale(10, -10)
+    poly = Point(600300, 4999800).buffer(100)
+    grid = make_grid(**native_grid_for(poly, "EPSG:32631", "EPSG:32631", tuple(rotated)[:6]))
+    assert grid.transform[1] == 0 and grid.transform[3] == 0
+    assert grid.resolution == pytest.approx((10.0, 10.0))
+    assert grid.polygon().contains(poly)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from affine import Affine
+from pyproj import Transformer
 from scenes import centre_in
 
 from geocube_dask.entities import DFormat
@@ -19,6 +20,7 @@ from geocube_dask.graph.warp import (
     output_window,
     source_pixel_coords,
 )
+from geocube_dask.projection import crs_string
 
 FMT = DFormat("uint16", 0.0, 0.0, 10000.0)
 
@@ -101,3 +103,26 @@ def test_same_crs_coordinates_are_affine():
     lg = level_grid(tile("EPSG:32631", 599990, 5000010), -1)
     sx, sy = chunk_coords(grid, 0, 0, 3, 4, lg)
     assert sx[0].tolist() == [2.0, 4.0, 6.0, 8.0] and sy[:, 0].tolist() == [2.0, 4.0, 6.0]
+
+
+def test_output_window_in_a_lonlat_grid_past_180():
+    """A UTM 1N tile east of the antimeridian, in a lon/lat grid from 179.4° to 180.6°: its columns are
+    those of its longitudes + 360°."""
+    x0, y0 = Transformer.from_crs("EPSG:4326", "EPSG:32601", always_xy=True).transform(-179.7, 52.2)
+    src = tile("EPSG:32601", x0, y0, res=100.0, size=150)  # 15 km, about 0.22° × 0.14°
+    grid = make_grid("EPSG:4326", 0.01, (179.4, 51.7, 180.6, 52.4))
+    lon, lat = Transformer.from_crs("EPSG:32601", "EPSG:4326", always_xy=True).transform(
+        [x0, x0 + 15000, x0, x0 + 15000], [y0, y0, y0 - 15000, y0 - 15000])
+    cols = (np.array(lon) + 360.0 - 179.4) / 0.01
+    rows = (52.4 - np.array(lat)) / 0.01
+    r0, c0, r1, c1 = output_window(src, grid, margin=0)
+    assert c0 <= cols.min() and cols.max() <= c1 and c0 > 60 and c1 - c0 < 30
+    assert r0 <= rows.min() and rows.max() <= r1
+
+
+def test_output_window_of_a_source_outside_the_grid_projection_is_the_whole_grid():
+    world = Source("/world.tif", "", (1,), FMT, 0.0, 1.0, 1.0, "EPSG:4326", (1.0, 0.0, -180.0, 0.0, -1.0, 90.0),
+                   360, 180)
+    ortho = crs_string("+proj=ortho +lat_0=90 +lon_0=0 +datum=WGS84")  # the northern hemisphere only
+    grid = GridSpec(ortho, (1000.0, 0.0, -50000.0, 0.0, -1000.0, 50000.0), 100, 100)
+    assert output_window(world, grid) == (0, 0, 100, 100)
