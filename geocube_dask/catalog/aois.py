@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import shapely
 import sqlalchemy as sa
 from shapely.geometry import MultiPolygon
 from sqlalchemy.engine import Connection
@@ -27,13 +28,13 @@ def ensure_aois(conn: Connection, geoms: np.ndarray) -> list[int]:
     """Ids of the AOIs equal to ``geoms`` (validated MultiPolygons), creating the missing ones."""
     if geoms.size == 0:
         return []
-    wkbs = normalized_wkb(geoms)
-    hashes = [wkb_hash(w) for w in wkbs]
+    normal = shapely.normalize(geoms)  # stored canonical; normalising again for the key changes nothing
+    hashes = [wkb_hash(w) for w in normalized_wkb(normal)]
     first: dict[str, int] = {}
     for i, h in enumerate(hashes):
         first.setdefault(h, i)
     # Sorted by hash: concurrent writers of overlapping AOI sets take row locks in the same order.
-    rows = [{"geom": wkbs[first[h]], "hash": h} for h in sorted(first)]
+    rows = [{"geom": normal[first[h]], "hash": h} for h in sorted(first)]
     stmt = dialect_insert(conn, aois).on_conflict_do_nothing().returning(aois.c.id, aois.c.hash)
     inserted = {h: i for i, h in conn.execute(stmt, rows).all()}
     if inserted:

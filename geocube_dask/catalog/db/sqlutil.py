@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -12,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ...errors import NotFound
+
+_SQLITE = sqlite.dialect()
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -45,8 +46,9 @@ def in_values(column: sa.ColumnElement[Any], values: Sequence[Any], dialect_name
     """``column IN values`` for lists of any length (SQLite: through ``json_each`` beyond a few thousand)."""
     if dialect_name != "sqlite" or len(values) <= 5000:
         return column.in_(list(values))
-    if isinstance(column.type, sa.Uuid):
-        values = [uuid.UUID(v).hex for v in values]  # how the Uuid type stores ids on SQLite
+    encode = column.type.bind_processor(_SQLITE)  # json_each yields the values as the column stores them
+    if encode is not None:
+        values = [encode(v) for v in values]
     table = sa.func.json_each(sa.literal(json.dumps(list(values)))).table_valued("value")
     return column.in_(sa.select(table.c.value))
 
