@@ -39,7 +39,7 @@ from .db.filters import (
 )
 from .db.schema import aois, datasets, record_tags, records
 from .db.spatial import intersects
-from .db.sqlutil import chunks, dialect_insert, in_values, integrity_kind
+from .db.sqlutil import chunks, delete_rows, dialect_insert, in_values, integrity_kind
 from .geometry import as_multipolygons, query_area
 from .ingest.requests import NewRecord
 from .refs import record_id, record_ids
@@ -369,7 +369,8 @@ class RecordMixin(Connected):
         """Delete records (and their tags) and return the ids deleted.
 
         A record some dataset refers to cannot be deleted: DependencyError naming them, nothing deleted —
-        or, with ``no_fail=True``, the other records are deleted and those (and unknown ids) skipped.
+        or, with ``no_fail=True``, the other records are deleted and those (and unknown ids) skipped, also
+        when a dataset is indexed for one of them by another process while this call runs.
         Unknown ids raise NotFound unless ``no_fail``.
         """
         if no_fail:
@@ -403,17 +404,13 @@ class RecordMixin(Connected):
                     "datasets first, or pass no_fail=True to delete the others. Nothing was deleted."
                 )
             deletable = [i for i in wanted if i in existing and i not in used]
-            for part in chunks(deletable):
-                try:
-                    with conn.begin_nested():
-                        conn.execute(records.delete().where(records.c.id.in_(part)))
-                except sa.exc.IntegrityError as exc:
-                    if integrity_kind(exc) != "foreign_key":
-                        raise
-                    raise DependencyError(
-                        "a dataset was just indexed for one of these records: nothing was deleted, try again"
-                    ) from None
-            return deletable
+            deleted, raced = delete_rows(conn, records.c.id, deletable)
+            if raced and not no_fail:
+                raise DependencyError(
+                    f"a dataset was just indexed for record {raced[0]} while deleting it: nothing was deleted. Delete "
+                    "its datasets first and try again, or pass no_fail=True to delete the others."
+                )
+            return deleted
 
 
 def _iterable(values: Any) -> list[Any]:

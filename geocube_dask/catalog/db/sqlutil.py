@@ -73,3 +73,34 @@ def constraint_name(exc: sa.exc.IntegrityError) -> str:
     diag = getattr(exc.orig, "diag", None)
     name = getattr(diag, "constraint_name", None)
     return name or str(exc.orig)
+
+
+def delete_rows(conn: Connection, key: sa.Column[Any], keys: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """Delete the rows of ``key``'s table whose key is in ``keys``: ``(deleted, refused)``, in ``keys`` order.
+
+    The caller has checked that nothing refers to these rows, but on PostgreSQL another transaction may
+    have added a reference since (a dataset indexed for a record being deleted): the foreign key then
+    refuses the DELETE. So each chunk is deleted inside a SAVEPOINT and a refused chunk is retried row by
+    row, each in its own SAVEPOINT: the rows a foreign key still refuses are reported, not raised. Keys
+    that no row holds (any more) are in neither list.
+    """
+    deleted: set[Any] = set()
+    refused: set[Any] = set()
+    table = key.table
+    for part in chunks(list(keys)):
+        try:
+            with conn.begin_nested():
+                deleted.update(conn.execute(table.delete().where(key.in_(part)).returning(key)).scalars())
+            continue
+        except sa.exc.IntegrityError as exc:
+            if integrity_kind(exc) != "foreign_key":
+                raise
+        for one in part:
+            try:
+                with conn.begin_nested():
+                    deleted.update(conn.execute(table.delete().where(key == one).returning(key)).scalars())
+            except sa.exc.IntegrityError as exc:
+                if integrity_kind(exc) != "foreign_key":
+                    raise
+                refused.add(one)
+    return [k for k in keys if k in deleted], [k for k in keys if k in refused]
