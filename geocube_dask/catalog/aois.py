@@ -24,10 +24,11 @@ from .db.sqlutil import chunks, dialect_insert
 from .geometry import as_multipolygon, geom_array, normalized_wkb, wkb_hash
 
 
-def ensure_aois(conn: Connection, geoms: np.ndarray) -> list[int]:
-    """Ids of the AOIs equal to ``geoms`` (validated MultiPolygons), creating the missing ones."""
+def ensure_aois(conn: Connection, geoms: np.ndarray) -> tuple[list[int], set[int]]:
+    """Ids of the AOIs equal to ``geoms`` (validated MultiPolygons), creating the missing ones; and the ids
+    of those created (so that a caller that ends up not using them can remove them)."""
     if geoms.size == 0:
-        return []
+        return [], set()
     normal = shapely.normalize(geoms)  # stored canonical; normalising again for the key changes nothing
     hashes = [wkb_hash(w) for w in normalized_wkb(normal)]
     first: dict[str, int] = {}
@@ -43,7 +44,7 @@ def ensure_aois(conn: Connection, geoms: np.ndarray) -> list[int]:
     missing = [h for h in first if h not in ids]
     for part in chunks(missing):
         ids.update({h: i for i, h in conn.execute(sa.select(aois.c.id, aois.c.hash).where(aois.c.hash.in_(part)))})
-    return [int(ids[h]) for h in hashes]
+    return [int(ids[h]) for h in hashes], {int(i) for i in inserted.values()}
 
 
 def aoi_id_arg(value: Any) -> int:
@@ -64,7 +65,7 @@ class AoiMixin(Connected):
         """
         geom = as_multipolygon(geometry)
         with self._tx() as conn:
-            return ensure_aois(conn, geom_array([geom]))[0]
+            return ensure_aois(conn, geom_array([geom]))[0][0]
 
     def get_aoi(self, aoi_id: int) -> MultiPolygon:
         """The MultiPolygon (EPSG:4326) of an AOI. Raises NotFound."""

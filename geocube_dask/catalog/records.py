@@ -136,10 +136,12 @@ def insert_records(conn: Connection, specs: Sequence[RecordSpec], *, exist_ok: b
         return []
     aoi_ids: list[int | None] = [s.aoi_id for s in specs]
     with_geom = [i for i, s in enumerate(specs) if s.aoi is not None]
+    new_aois: set[int] = set()
     if with_geom:
         arr = np.empty(len(with_geom), dtype=object)
         arr[:] = [specs[i].aoi for i in with_geom]
-        for i, aoi in zip(with_geom, ensure_aois(conn, arr), strict=True):
+        found_aois, new_aois = ensure_aois(conn, arr)
+        for i, aoi in zip(with_geom, found_aois, strict=True):
             aoi_ids[i] = aoi
     wanted = sorted({a for s, a in zip(specs, aoi_ids, strict=True) if s.aoi_id is not None and a is not None})
     if wanted:
@@ -157,6 +159,10 @@ def insert_records(conn: Connection, specs: Sequence[RecordSpec], *, exist_ok: b
     # Sorted by identity: concurrent writers of overlapping record sets take locks in the same order.
     ordered = sorted(rows, key=lambda r: (r["name"], r["datetime"], r["tags_hash"]))
     inserted = {str(i) for i in conn.execute(stmt, ordered).scalars()}
+    # AOIs created for records that already existed (the existing record keeps its own AOI) go again.
+    unused = new_aois - {r["aoi_id"] for r in rows if r["id"] in inserted}
+    for part in chunks(sorted(unused)):
+        conn.execute(aois.delete().where(aois.c.id.in_(part), ~sa.exists().where(records.c.aoi_id == aois.c.id)))
     tag_rows = [
         {"record_id": r["id"], "key": k, "value": v} for r in rows if r["id"] in inserted for k, v in r["tags"].items()
     ]
@@ -248,8 +254,10 @@ class RecordMixin(Connected):
     ) -> Record:
         """Create a record. ``aoi``: a (Multi)Polygon in EPSG:4326 (stored de-duplicated) or an AOI id.
 
-        Raises AlreadyExists if a record with the same name, datetime and tags exists (with
-        ``exist_ok=True`` that record is returned instead).
+        Raises AlreadyExists if a record with the same name, datetime and tags exists. With
+        ``exist_ok=True`` that record is returned instead, as it is: a record's identity is its name, tags
+        and datetime, its AOI is not part of it, so an ``aoi`` differing from the existing record's is not
+        stored (no AOI is left behind) and the existing AOI is kept.
         """
         item = {"name": name, "datetime": datetime, "tags": tags, "aoi": aoi}
         return self.create_records([item], exist_ok=exist_ok)[0]
@@ -260,6 +268,7 @@ class RecordMixin(Connected):
         """Create many records in one transaction (all or nothing), in the order given.
 
         Items are mappings with ``name``, ``datetime``, optional ``tags`` and ``aoi`` — or NewRecords.
+        ``exist_ok`` as in create_record (a record given twice is created once, with the first one's AOI).
         """
         if isinstance(items, Mapping | str) or not isinstance(items, Iterable):
             raise InvalidArgument("create_records takes a list of records (mappings or NewRecord)")

@@ -44,6 +44,25 @@ def test_uniqueness_on_name_tags_datetime(gc) -> None:
     assert gc.create_record("r2", "2024-01-05", tags={"a": "1", "b": "2"}).id != rec.id
 
 
+def test_an_existing_record_keeps_its_aoi_and_leaves_no_orphan(gc) -> None:
+    """exist_ok returns the existing record as it is; the other AOI given is not stored (no orphan AOI)."""
+    rec = gc.create_record("r", "2024-01-05", aoi=box(0, 0, 1, 1))
+    before = table_counts(gc)
+    assert gc.create_record("r", "2024-01-05", aoi=box(5, 5, 6, 6), exist_ok=True) == rec
+    again = gc.create_records([{"name": "r", "datetime": "2024-01-05", "aoi": box(7, 7, 8, 8)},
+                               {"name": "new", "datetime": "2024-01-05", "aoi": box(2, 2, 3, 3)},
+                               {"name": "new", "datetime": "2024-01-05", "aoi": box(3, 3, 4, 4)}], exist_ok=True)
+    assert again[0] == rec and again[1] == again[2]
+    assert gc.get_record_aoi(again[1]).equals(box(2, 2, 3, 3))
+    after = table_counts(gc)
+    assert after["aois"] == before["aois"] + 1 and after["records"] == before["records"] + 1
+    with gc._tx(write=False) as conn:  # every AOI is some record's
+        orphans = conn.exec_driver_sql(
+            "SELECT count(*) FROM aois WHERE id NOT IN (SELECT aoi_id FROM records WHERE aoi_id IS NOT NULL)"
+        ).scalar_one()
+    assert orphans == 0
+
+
 def test_aoi_by_id(gc) -> None:
     aoi = gc.create_aoi(box(0, 0, 1, 1))
     rec = gc.create_record("r", "2024-01-05", aoi=aoi)
