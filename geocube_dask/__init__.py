@@ -1,6 +1,7 @@
 """geocube_dask: a catalogue of raster images and lazy dask cubes over them."""
 
 from .entities import (
+    Aoi,
     Container,
     Dataset,
     DatasetStatus,
@@ -34,7 +35,7 @@ from .graph.load import load
 from .graph.plan import CubePlan
 
 __all__ = [
-    "AlreadyExists", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
+    "AlreadyExists", "Aoi", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
     "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
     "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
     "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",

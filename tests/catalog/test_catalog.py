@@ -8,7 +8,7 @@ import geocube_dask as gd
 from geocube_dask.catalog.catalog import Catalog
 
 PUBLIC = {
-    "create_aoi", "get_aoi",
+    "create_aoi", "get_aoi", "list_aois", "delete_aoi",
     "create_record", "create_records", "get_record", "list_records", "add_record_tags", "remove_record_tags",
     "delete_records", "get_record_aoi",
     "create_variable", "get_variable", "list_variables", "update_variable", "delete_variable",

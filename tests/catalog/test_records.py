@@ -23,7 +23,7 @@ def test_create_and_get(gc) -> None:
     assert rec.datetime == datetime(2024, 1, 5, 10, 30, tzinfo=UTC)
     assert gc.get_record(rec.id) == rec == gc.get_record(rec)
     assert gc.get_record_aoi(rec).equals(box(0, 0, 1, 1))
-    assert gc.get_aoi(rec.aoi_id).equals(box(0, 0, 1, 1))
+    assert gc.get_aoi(rec.aoi_id).geometry.equals(box(0, 0, 1, 1))
 
 
 def test_naive_datetimes_are_utc(gc) -> None:
