@@ -1,5 +1,6 @@
 """geocube_dask: a catalogue of raster images and lazy dask cubes over them."""
 
+from .catalog.tidy import TidyReport
 from .entities import (
     Aoi,
     Container,
@@ -38,6 +39,6 @@ __all__ = [
     "AlreadyExists", "Aoi", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
     "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
     "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
-    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",
+    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "TidyReport", "UnreadableFile",
     "Variable", "connect", "cube_from_plan", "load",
 ]

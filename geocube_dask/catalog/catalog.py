@@ -23,6 +23,7 @@ from .instances import InstanceMixin
 from .layouts import LayoutMixin
 from .palettes import PaletteMixin
 from .records import RecordMixin
+from .tidy import TidyMixin
 from .variables import VariableMixin
 
 
@@ -36,6 +37,7 @@ class Catalog(
     IndexMixin,
     LayoutMixin,
     StacMixin,
+    TidyMixin,
 ):
     """A connection to a catalogue database (``sqlite:///file.db`` or ``postgresql+psycopg2://…``).
 

@@ -18,7 +18,7 @@ PUBLIC = {
     "list_datasets", "set_datasets_status", "delete_datasets", "find_datasets",
     "create_layout", "get_layout", "list_layouts", "delete_layout",
     "create_grid", "get_grid", "list_grids", "delete_grid", "grid_cells",
-    "close",
+    "tidy", "close",
 }
 
 
