@@ -21,6 +21,7 @@ from .indexing import IndexMixin
 from .ingest.stac import StacMixin
 from .instances import InstanceMixin
 from .layouts import LayoutMixin
+from .mapping import MappingMixin
 from .palettes import PaletteMixin
 from .records import RecordMixin
 from .tidy import TidyMixin
@@ -34,6 +35,7 @@ class Catalog(
     VariableMixin,
     InstanceMixin,
     DatasetMixin,
+    MappingMixin,
     IndexMixin,
     LayoutMixin,
     StacMixin,

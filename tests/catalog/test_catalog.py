@@ -15,7 +15,7 @@ PUBLIC = {
     "instantiate", "get_instance", "list_instances", "update_instance", "delete_instance",
     "create_palette", "get_palette", "list_palettes", "delete_palette",
     "get_container", "list_containers", "add_datasets", "index_dataset", "index_datasets", "get_dataset",
-    "list_datasets", "set_datasets_status", "delete_datasets", "find_datasets",
+    "list_datasets", "set_datasets_status", "delete_datasets", "find_datasets", "update_dataset_mapping",
     "create_layout", "get_layout", "list_layouts", "delete_layout",
     "create_grid", "get_grid", "list_grids", "delete_grid", "grid_cells",
     "tidy", "close",
