@@ -1,6 +1,8 @@
 """geocube_dask: a catalogue of raster images and lazy dask cubes over them."""
 
+from .catalog.tidy import TidyReport
 from .entities import (
+    Aoi,
     Container,
     Dataset,
     DatasetStatus,
@@ -34,9 +36,9 @@ from .graph.load import load
 from .graph.plan import CubePlan
 
 __all__ = [
-    "AlreadyExists", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
+    "AlreadyExists", "Aoi", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
     "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
     "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
-    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",
+    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "TidyReport", "UnreadableFile",
     "Variable", "connect", "cube_from_plan", "load",
 ]

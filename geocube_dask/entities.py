@@ -259,6 +259,14 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Aoi:
+    """An area of interest: a MultiPolygon in EPSG:4326, stored once and shared by the records that use it."""
+
+    id: int
+    geometry: Any
+
+
+@dataclass(frozen=True)
 class Container:
     uri: str
     managed: bool = False

@@ -21,8 +21,10 @@ from .indexing import IndexMixin
 from .ingest.stac import StacMixin
 from .instances import InstanceMixin
 from .layouts import LayoutMixin
+from .mapping import MappingMixin
 from .palettes import PaletteMixin
 from .records import RecordMixin
+from .tidy import TidyMixin
 from .variables import VariableMixin
 
 
@@ -33,9 +35,11 @@ class Catalog(
     VariableMixin,
     InstanceMixin,
     DatasetMixin,
+    MappingMixin,
     IndexMixin,
     LayoutMixin,
     StacMixin,
+    TidyMixin,
 ):
     """A connection to a catalogue database (``sqlite:///file.db`` or ``postgresql+psycopg2://…``).
 

@@ -39,7 +39,7 @@ from .db.filters import (
 )
 from .db.schema import aois, datasets, record_tags, records
 from .db.spatial import intersects
-from .db.sqlutil import chunks, dialect_insert, in_values, integrity_kind
+from .db.sqlutil import chunks, delete_rows, dialect_insert, in_values, integrity_kind
 from .geometry import as_multipolygons, query_area
 from .ingest.requests import NewRecord
 from .refs import record_id, record_ids
@@ -136,10 +136,12 @@ def insert_records(conn: Connection, specs: Sequence[RecordSpec], *, exist_ok: b
         return []
     aoi_ids: list[int | None] = [s.aoi_id for s in specs]
     with_geom = [i for i, s in enumerate(specs) if s.aoi is not None]
+    new_aois: set[int] = set()
     if with_geom:
         arr = np.empty(len(with_geom), dtype=object)
         arr[:] = [specs[i].aoi for i in with_geom]
-        for i, aoi in zip(with_geom, ensure_aois(conn, arr), strict=True):
+        found_aois, new_aois = ensure_aois(conn, arr)
+        for i, aoi in zip(with_geom, found_aois, strict=True):
             aoi_ids[i] = aoi
     wanted = sorted({a for s, a in zip(specs, aoi_ids, strict=True) if s.aoi_id is not None and a is not None})
     if wanted:
@@ -157,6 +159,10 @@ def insert_records(conn: Connection, specs: Sequence[RecordSpec], *, exist_ok: b
     # Sorted by identity: concurrent writers of overlapping record sets take locks in the same order.
     ordered = sorted(rows, key=lambda r: (r["name"], r["datetime"], r["tags_hash"]))
     inserted = {str(i) for i in conn.execute(stmt, ordered).scalars()}
+    # AOIs created for records that already existed (the existing record keeps its own AOI) go again.
+    unused = new_aois - {r["aoi_id"] for r in rows if r["id"] in inserted}
+    for part in chunks(sorted(unused)):
+        conn.execute(aois.delete().where(aois.c.id.in_(part), ~sa.exists().where(records.c.aoi_id == aois.c.id)))
     tag_rows = [
         {"record_id": r["id"], "key": k, "value": v} for r in rows if r["id"] in inserted for k, v in r["tags"].items()
     ]
@@ -248,8 +254,10 @@ class RecordMixin(Connected):
     ) -> Record:
         """Create a record. ``aoi``: a (Multi)Polygon in EPSG:4326 (stored de-duplicated) or an AOI id.
 
-        Raises AlreadyExists if a record with the same name, datetime and tags exists (with
-        ``exist_ok=True`` that record is returned instead).
+        Raises AlreadyExists if a record with the same name, datetime and tags exists. With
+        ``exist_ok=True`` that record is returned instead, as it is: a record's identity is its name, tags
+        and datetime, its AOI is not part of it, so an ``aoi`` differing from the existing record's is not
+        stored (no AOI is left behind) and the existing AOI is kept.
         """
         item = {"name": name, "datetime": datetime, "tags": tags, "aoi": aoi}
         return self.create_records([item], exist_ok=exist_ok)[0]
@@ -260,6 +268,7 @@ class RecordMixin(Connected):
         """Create many records in one transaction (all or nothing), in the order given.
 
         Items are mappings with ``name``, ``datetime``, optional ``tags`` and ``aoi`` — or NewRecords.
+        ``exist_ok`` as in create_record (a record given twice is created once, with the first one's AOI).
         """
         if isinstance(items, Mapping | str) or not isinstance(items, Iterable):
             raise InvalidArgument("create_records takes a list of records (mappings or NewRecord)")
@@ -369,7 +378,8 @@ class RecordMixin(Connected):
         """Delete records (and their tags) and return the ids deleted.
 
         A record some dataset refers to cannot be deleted: DependencyError naming them, nothing deleted —
-        or, with ``no_fail=True``, the other records are deleted and those (and unknown ids) skipped.
+        or, with ``no_fail=True``, the other records are deleted and those (and unknown ids) skipped, also
+        when a dataset is indexed for one of them by another process while this call runs.
         Unknown ids raise NotFound unless ``no_fail``.
         """
         if no_fail:
@@ -403,17 +413,13 @@ class RecordMixin(Connected):
                     "datasets first, or pass no_fail=True to delete the others. Nothing was deleted."
                 )
             deletable = [i for i in wanted if i in existing and i not in used]
-            for part in chunks(deletable):
-                try:
-                    with conn.begin_nested():
-                        conn.execute(records.delete().where(records.c.id.in_(part)))
-                except sa.exc.IntegrityError as exc:
-                    if integrity_kind(exc) != "foreign_key":
-                        raise
-                    raise DependencyError(
-                        "a dataset was just indexed for one of these records: nothing was deleted, try again"
-                    ) from None
-            return deletable
+            deleted, raced = delete_rows(conn, records.c.id, deletable)
+            if raced and not no_fail:
+                raise DependencyError(
+                    f"a dataset was just indexed for record {raced[0]} while deleting it: nothing was deleted. Delete "
+                    "its datasets first and try again, or pass no_fail=True to delete the others."
+                )
+            return deleted
 
 
 def _iterable(values: Any) -> list[Any]:

@@ -6,7 +6,7 @@ one line on stderr, ``error: …``, saying what was wrong and what to do; usage 
 The catalogue is ``--db URL``, else ``$GEOCUBE_DB``, else the SQLite file ``./geocube.db``; it is only
 opened by the commands that need it (``geocube cube --from-plan`` needs none).
 
-The commands live in ``cli.catalog`` (variable, instance, record, dataset), ``cli.index`` (index),
+The commands live in ``cli.catalog`` (variable, instance, record, dataset, aoi, tidy), ``cli.index`` (index),
 ``cli.cube`` (cube, timeseries) and ``cli.demo`` (demo); this module assembles them.
 """
 
@@ -21,7 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from ..errors import GeocubeError
-from .catalog import dataset_app, instance_app, record_app, variable_app
+from .catalog import aoi_app, dataset_app, instance_app, record_app, tidy, variable_app
 from .common import Json, State, state
 from .cube import cube, timeseries
 from .index import index
@@ -136,6 +136,8 @@ app.add_typer(variable_app, name="variable")
 app.add_typer(instance_app, name="instance")
 app.add_typer(record_app, name="record")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(aoi_app, name="aoi")
+app.command()(tidy)
 app.command()(index)
 app.command()(cube)
 app.command()(timeseries)

@@ -1,9 +1,11 @@
-"""``geocube variable|instance|record|dataset …``: create and list catalogue entities."""
+"""``geocube variable|instance|record|dataset|aoi …`` and ``geocube tidy``: catalogue entities and clean-up."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
+import shapely.geometry
 import typer
 
 from ..errors import GeocubeError, InvalidArgument
@@ -29,6 +31,7 @@ variable_app = typer.Typer(no_args_is_help=True, help="Variables: what is measur
 instance_app = typer.Typer(no_args_is_help=True, help="Instances: versions of a variable that datasets belong to.")
 record_app = typer.Typer(no_args_is_help=True, help="Records: dated acquisitions with tags and a footprint.")
 dataset_app = typer.Typer(no_args_is_help=True, help="Datasets: indexed files (or bands of files).")
+aoi_app = typer.Typer(no_args_is_help=True, help="AOIs: the lon/lat footprints records point to (stored once).")
 
 
 @variable_app.command("create")
@@ -184,6 +187,71 @@ def dataset_list(
          f"{d.width}×{d.height}", fmt_resolution(d.transform), ",".join(map(str, d.bands)),
          fmt_lonlat(lonlat_bounds(d))] for d in datasets]))
     out.note(f"{len(datasets)} dataset(s){more_hint(limit, page, len(datasets))}")
+
+
+# --- AOIs and tidying -----------------------------------------------------------------------------------
+
+
+@aoi_app.command("list")
+def aoi_list(
+    ctx: typer.Context,
+    aoi: Annotated[str | None, typer.Option(metavar="BBOX|WKT", help=(
+        "Only AOIs meeting LON_MIN,LAT_MIN,LON_MAX,LAT_MAX or a WKT geometry (EPSG:4326)."))] = None,
+    limit: Limit = None,
+    page: Page = 0,
+    as_json: Json = False,
+) -> None:
+    """List AOIs by id (JSON: with their GeoJSON geometry)."""
+    gc = state(ctx).gc
+    found = gc.list_aois(aoi=None if aoi is None else parse.area(aoi), limit=limit, page=page)
+    out = Output(as_json)
+    out.emit([{"id": a.id, "geometry": shapely.geometry.mapping(a.geometry)} for a in found])
+    out.show(table(None, ["id", "polygons", "lon/lat bounds"], [
+        [a.id, len(a.geometry.geoms), fmt_lonlat(a.geometry.bounds)] for a in found]))
+    out.note(f"{len(found)} AOI(s){more_hint(limit, page, len(found))}")
+
+
+@aoi_app.command("delete")
+def aoi_delete(
+    ctx: typer.Context,
+    aoi_id: Annotated[int, typer.Argument(metavar="ID", help="AOI id (see 'geocube aoi list').")],
+    as_json: Json = False,
+) -> None:
+    """Delete an AOI that no record uses."""
+    state(ctx).gc.delete_aoi(aoi_id)
+    out = Output(as_json)
+    out.emit({"deleted": aoi_id})
+    out.show(f"deleted AOI {aoi_id}")
+
+
+def tidy(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be deleted.")] = False,
+    records: Annotated[bool, typer.Option("--records/--no-records", help="Records without datasets.")] = True,
+    aois: Annotated[bool, typer.Option("--aois/--no-aois", help="AOIs no record uses.")] = True,
+    containers: Annotated[bool, typer.Option("--containers/--no-containers", help=(
+        "Containers (files) without datasets; the files are never deleted by this command."))] = True,
+    instances: Annotated[bool, typer.Option("--instances", help="Also instances without datasets.")] = False,
+    variables: Annotated[bool, typer.Option("--variables", help="Also variables without instances.")] = False,
+    layouts: Annotated[bool, typer.Option("--layouts", help="Also layouts nothing refers to.")] = False,
+    grids: Annotated[bool, typer.Option("--grids", help="Also stored grids no layout uses.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Delete from the catalogue what nothing uses any more, in one transaction.
+
+    Empty *managed* containers are files the geocube wrote: their paths are listed so that you can delete
+    the files; files you indexed yourself are never touched.
+    """
+    report = state(ctx).gc.tidy(dry_run, records=records, aois=aois, containers=containers, instances=instances,
+                                variables=variables, layouts=layouts, grids=grids)
+    out = Output(as_json)
+    out.emit({**dataclasses.asdict(report), "counts": report.counts})
+    verb = "would delete" if dry_run else "deleted"
+    out.show(table(None, ["kind", verb], [[k.replace("_", " "), n] for k, n in report.counts.items() if n]))
+    if report.containers:
+        out.show(("managed files to delete after this tidy: " if dry_run else "managed files to delete: ")
+                 + " ".join(report.containers))
+    out.note(f"{verb} {report.total} row(s)" + ("; nothing was changed" if dry_run else ""))
 
 
 def _record_ids(gc: Geocube, refs: list[str]) -> list[str]:

@@ -8,17 +8,17 @@ import geocube_dask as gd
 from geocube_dask.catalog.catalog import Catalog
 
 PUBLIC = {
-    "create_aoi", "get_aoi",
+    "create_aoi", "get_aoi", "list_aois", "delete_aoi",
     "create_record", "create_records", "get_record", "list_records", "add_record_tags", "remove_record_tags",
     "delete_records", "get_record_aoi",
     "create_variable", "get_variable", "list_variables", "update_variable", "delete_variable",
     "instantiate", "get_instance", "list_instances", "update_instance", "delete_instance",
     "create_palette", "get_palette", "list_palettes", "delete_palette",
     "get_container", "list_containers", "add_datasets", "index_dataset", "index_datasets", "get_dataset",
-    "list_datasets", "set_datasets_status", "delete_datasets", "find_datasets",
+    "list_datasets", "set_datasets_status", "delete_datasets", "find_datasets", "update_dataset_mapping",
     "create_layout", "get_layout", "list_layouts", "delete_layout",
     "create_grid", "get_grid", "list_grids", "delete_grid", "grid_cells",
-    "close",
+    "tidy", "close",
 }
 
 

@@ -6,9 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from shapely.geometry import box
+from sqlalchemy import event
 
 import geocube_dask as gd
 from geocube_dask.catalog.ingest.requests import NewRecord
+from geocube_dask.catalog.insertion import insert_datasets
+from geocube_dask.entities import DatasetStatus
 
 from .helpers import prepared, table_counts
 
@@ -20,7 +23,7 @@ def test_create_and_get(gc) -> None:
     assert rec.datetime == datetime(2024, 1, 5, 10, 30, tzinfo=UTC)
     assert gc.get_record(rec.id) == rec == gc.get_record(rec)
     assert gc.get_record_aoi(rec).equals(box(0, 0, 1, 1))
-    assert gc.get_aoi(rec.aoi_id).equals(box(0, 0, 1, 1))
+    assert gc.get_aoi(rec.aoi_id).geometry.equals(box(0, 0, 1, 1))
 
 
 def test_naive_datetimes_are_utc(gc) -> None:
@@ -39,6 +42,25 @@ def test_uniqueness_on_name_tags_datetime(gc) -> None:
     assert gc.create_record("r", "2024-01-05", tags={"a": "1"}).id != rec.id
     assert gc.create_record("r", "2024-01-06", tags={"a": "1", "b": "2"}).id != rec.id
     assert gc.create_record("r2", "2024-01-05", tags={"a": "1", "b": "2"}).id != rec.id
+
+
+def test_an_existing_record_keeps_its_aoi_and_leaves_no_orphan(gc) -> None:
+    """exist_ok returns the existing record as it is; the other AOI given is not stored (no orphan AOI)."""
+    rec = gc.create_record("r", "2024-01-05", aoi=box(0, 0, 1, 1))
+    before = table_counts(gc)
+    assert gc.create_record("r", "2024-01-05", aoi=box(5, 5, 6, 6), exist_ok=True) == rec
+    again = gc.create_records([{"name": "r", "datetime": "2024-01-05", "aoi": box(7, 7, 8, 8)},
+                               {"name": "new", "datetime": "2024-01-05", "aoi": box(2, 2, 3, 3)},
+                               {"name": "new", "datetime": "2024-01-05", "aoi": box(3, 3, 4, 4)}], exist_ok=True)
+    assert again[0] == rec and again[1] == again[2]
+    assert gc.get_record_aoi(again[1]).equals(box(2, 2, 3, 3))
+    after = table_counts(gc)
+    assert after["aois"] == before["aois"] + 1 and after["records"] == before["records"] + 1
+    with gc._tx(write=False) as conn:  # every AOI is some record's
+        orphans = conn.exec_driver_sql(
+            "SELECT count(*) FROM aois WHERE id NOT IN (SELECT aoi_id FROM records WHERE aoi_id IS NOT NULL)"
+        ).scalar_one()
+    assert orphans == 0
 
 
 def test_aoi_by_id(gc) -> None:
@@ -190,3 +212,47 @@ def test_delete_records(gc, instance) -> None:
     assert gc.delete_records([]) == []
     with pytest.raises(gd.InvalidArgument):
         gc.delete_records(used.id)
+
+
+@pytest.mark.parametrize("no_fail", [True, False])
+def test_delete_records_when_a_dataset_is_indexed_meanwhile(gc, catalog_url, instance, no_fail) -> None:
+    """A dataset indexed for a record between delete_records' check and its DELETE: with no_fail the record is
+    reported as not deleted (the others are deleted); without, DependencyError and nothing deleted.
+
+    The dataset is injected when delete_records opens the SAVEPOINT around its DELETE, after its checks. On
+    PostgreSQL it comes from another connection and is committed, as a concurrent indexer's would be. SQLite
+    serialises writers, so there the race cannot happen between processes: the same transaction inserts it.
+    """
+    raced, free = gc.create_record("raced", "2024-01-01"), gc.create_record("free", "2024-01-01")
+    other = gd.connect(catalog_url) if gc.backend == "postgresql" else None
+    injected: list[int] = []
+
+    def index_meanwhile(conn, name) -> None:
+        if injected:
+            return
+        if other is not None:
+            injected.extend(d.id for d in other.add_datasets([(raced, instance, prepared())]))
+        else:
+            injected.extend(
+                d.id for d in insert_datasets(conn, [(raced.id, instance.id, prepared())], DatasetStatus.ACTIVE, False)
+            )
+
+    event.listen(gc._engine, "savepoint", index_meanwhile)
+    try:
+        if no_fail:
+            assert gc.delete_records([raced, free], no_fail=True) == [free.id]
+            assert [r.id for r in gc.list_records()] == [raced.id]
+        else:
+            before = table_counts(gc)
+            with pytest.raises(gd.DependencyError, match=f"{raced.id}.*nothing was deleted"):
+                gc.delete_records([raced, free])
+            if other is None:  # the injected dataset was rolled back with the rest
+                assert table_counts(gc) == before
+            assert {r.id for r in gc.list_records()} == {raced.id, free.id}
+    finally:
+        event.remove(gc._engine, "savepoint", index_meanwhile)
+        if other is not None:
+            other.close()
+    assert len(injected) == 1
+    if no_fail or other is not None:
+        assert [d.id for d in gc.list_datasets(records=[raced])] == injected

@@ -22,6 +22,7 @@ import xarray as xr
 from click.testing import CliRunner
 from pyproj import Transformer
 from rasters import Scene, write_scene
+from shapely.geometry import box, shape
 
 import geocube_dask as gd
 from geocube_dask.cli import app
@@ -102,7 +103,8 @@ def indexed(url: str, files: dict[str, Path], *extra: str) -> dict[str, Any]:
 
 def test_help_lists_every_command() -> None:
     text = ok(runner.invoke(COMMAND, ["--help"]))
-    for command in ("demo", "init", "variable", "instance", "record", "index", "dataset", "cube", "timeseries"):
+    for command in ("demo", "init", "variable", "instance", "record", "index", "dataset", "aoi", "tidy", "cube",
+                    "timeseries"):
         assert command in text
 
 
@@ -245,6 +247,42 @@ def test_dataset_list_filters(catalog_url: str, files: dict[str, Path]) -> None:
     assert "unknown dataset status" in error(run(catalog_url, "dataset", "list", "--status", "GONE"))
     assert "no record has this id or name" in error(run(catalog_url, "dataset", "list", "--record", "nope"))
     assert "has no instance 'x'" in error(run(catalog_url, "dataset", "list", "--instance", "refl/x"))
+
+
+def test_aoi_list_and_delete(catalog_url: str, files: dict[str, Path]) -> None:
+    indexed(catalog_url, files)  # the T31 scenes share their footprint: 2 AOIs for 4 records
+    with gd.connect(catalog_url) as gc:
+        orphan = gc.create_aoi(box(10, 10, 11, 11))
+    every = as_json(run(catalog_url, "aoi", "list", "--json"))
+    assert len(every) == 3 and every[-1]["id"] == orphan and every[-1]["geometry"]["type"] == "MultiPolygon"
+    assert shape(every[-1]["geometry"]).equals(box(10, 10, 11, 11))
+    assert [a["id"] for a in as_json(run(catalog_url, "aoi", "list", "--aoi", "10.5,10.5,12,12", "--json"))] == [
+        orphan]
+    assert [a["id"] for a in as_json(run(catalog_url, "aoi", "list", "--limit", "2", "--page", "1", "--json"))] == [
+        orphan]
+    assert "10.0000,10.0000 → 11.0000,11.0000" in ok(run(catalog_url, "aoi", "list"))
+    assert "delete those records first" in error(run(catalog_url, "aoi", "delete", str(every[0]["id"])))
+    assert "no AOI with id 999999" in error(run(catalog_url, "aoi", "delete", "999999"))
+    assert as_json(run(catalog_url, "aoi", "delete", str(orphan), "--json")) == {"deleted": orphan}
+    assert len(as_json(run(catalog_url, "aoi", "list", "--json"))) == 2
+
+
+def test_tidy_dry_run_then_for_real(catalog_url: str, files: dict[str, Path]) -> None:
+    indexed(catalog_url, files)
+    with gd.connect(catalog_url) as gc:
+        bare = gc.create_record("bare", "2024-03-01", aoi=box(20, 20, 21, 21))
+        spare = gc.instantiate("refl", "spare")
+    dry = as_json(run(catalog_url, "tidy", "--dry-run", "--instances", "--json"))
+    assert dry["dry_run"] is True and dry["records"] == [bare.id] and dry["aois"] == [bare.aoi_id]
+    assert dry["instances"] == [spare.id] and dry["counts"]["records"] == 1 and dry["containers"] == []
+    assert len(as_json(run(catalog_url, "record", "list", "--json"))) == 5  # nothing changed
+    assert "would delete 3 row(s); nothing was changed" in ok(run(catalog_url, "tidy", "--dry-run", "--instances"))
+    text = ok(run(catalog_url, "tidy", "--no-aois"))
+    assert "deleted 1 row(s)" in text
+    assert len(as_json(run(catalog_url, "record", "list", "--json"))) == 4
+    assert len(as_json(run(catalog_url, "aoi", "list", "--json"))) == 3  # --no-aois kept the freed one
+    assert as_json(run(catalog_url, "tidy", "--json"))["aois"] == [bare.aoi_id]
+    assert len(as_json(run(catalog_url, "instance", "list", "--json"))) == 2  # instances are opt-in
 
 
 def test_index_shared_record_and_datetime(catalog_url: str, files: dict[str, Path]) -> None:

@@ -9,9 +9,11 @@ The same three operations on both backends, inside the caller's transaction:
 
 SQLite uses multi-row INSERTs (``INSERT … ON CONFLICT DO NOTHING RETURNING``) for containers and claims
 and plain ``executemany`` with explicit ids for dataset rows. PostgreSQL streams rows
-with COPY (:mod:`.pgcopy`): dataset ids are reserved from the sequence first and written explicitly,
-footprints as hex EWKB; containers and claims go through a temporary table, then
-``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+with COPY (:mod:`.pgcopy`): dataset ids are reserved from the sequence first and written explicitly;
+containers and claims go through a temporary table, then ``INSERT … SELECT … ON CONFLICT DO NOTHING``.
+Dataset rows bypass SQLAlchemy's statements but not its column types: values are encoded by the columns'
+own bind processing (:func:`.coltypes.row_encoder`) and footprints by :func:`.coltypes.geometries_ewkb`
+(in hex for COPY), the encoders that plain INSERTs use.
 Claims are inserted in key order so that concurrent writers lock rows in the same order.
 """
 
@@ -21,14 +23,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..ingest.requests import PreparedDataset
-from .coltypes import float_text
-from .pgcopy import copy_lines, copy_rows, field, next_ids, temp_table_like
-from .schema import containers, dataset_bands
+from .coltypes import geometries_ewkb, row_encoder
+from .pgcopy import copy_line, copy_lines, copy_rows, next_ids, temp_table_like
+from .schema import containers, dataset_bands, datasets
 from .spatial import insert_rtree
 from .sqlutil import dialect_insert
 
@@ -60,43 +61,19 @@ def write_containers(conn: Connection, uris: Sequence[str], managed: bool) -> se
     return set(conn.execute(stmt, [{"uri": u, "managed": managed} for u in uris]).scalars())
 
 
-def _json_ints(values: Sequence[int]) -> str:
-    return "[" + ",".join(str(int(v)) for v in values) + "]"
-
-
-def _json_floats(values: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(v)) for v in values) + "]"
-
-
-def _distinct(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(distinct, index)``: the distinct geometry objects of ``geoms`` (by identity: the datasets of one
-    acquisition share theirs) and, per entry, its position in ``distinct``."""
-    seen: dict[int, int] = {}
-    index = np.fromiter((seen.setdefault(id(g), len(seen)) for g in geoms), dtype=np.intp, count=len(geoms))
-    distinct = np.empty(len(seen), dtype=object)
-    distinct[index] = geoms
-    return distinct, index
-
-
-def ewkb_hex(geoms: np.ndarray) -> list[str]:
-    """Geometries as hex EWKB with SRID 4326, which PostGIS reads much faster than (E)WKT."""
-    distinct, index = _distinct(geoms)
-    wkbs = shapely.to_wkb(shapely.set_srid(distinct, 4326), output_dimension=2, include_srid=True)
-    texts = np.array([w.hex() for w in wkbs], dtype=object)
-    return texts[index].tolist()
-
-
-def _copy_line(i: int, item: Item, status: str, ewkb: str) -> str:
-    """One ``datasets`` row in COPY text format (the same text the column types would store)."""
+def _dataset_values(item: Item, status: str) -> tuple[Any, ...]:
+    """The Python values of one ``datasets`` row (DATASET_COLUMNS without id and footprint), as a plain
+    INSERT would receive them; the column types encode them (:func:`.coltypes.row_encoder`)."""
     rec, inst, p = item
     f = p.dformat
-    return "\t".join((
-        str(i), rec, inst, field(p.uri), field(p.subdir), _json_ints(p.bands), f.dtype,
-        "\\N" if f.nodata is None else float_text(f.nodata), repr(f.min), repr(f.max),
-        repr(float(p.real_min)), repr(float(p.real_max)), repr(float(p.exponent)), status, field(p.crs),
-        _json_floats(p.transform), str(int(p.width)), str(int(p.height)),
-        "[" + ",".join(_json_ints(o) for o in p.overviews) + "]", field(p.footprint_wkt), ewkb,
-    )) + "\n"
+    return (
+        rec, inst, p.uri, p.subdir, [int(b) for b in p.bands], f.dtype, f.nodata, f.min, f.max,
+        float(p.real_min), float(p.real_max), float(p.exponent), status, p.crs, [float(t) for t in p.transform],
+        int(p.width), int(p.height), [[int(w), int(h)] for w, h in p.overviews], p.footprint_wkt,
+    )
+
+
+_VALUE_COLUMNS = DATASET_COLUMNS[1:-1]  # what _dataset_values gives
 
 
 def write_datasets(conn: Connection, items: Sequence[Item], status: str, geoms: np.ndarray) -> list[int]:
@@ -104,17 +81,21 @@ def write_datasets(conn: Connection, items: Sequence[Item], status: str, geoms: 
     in order."""
     if not items:
         return []
+    encode = row_encoder(datasets, _VALUE_COLUMNS, conn.dialect)
+    footprints = geometries_ewkb(geoms)
     if conn.dialect.name == "postgresql":
         ids = next_ids(conn, "datasets", "id", len(items))
-        ewkbs = ewkb_hex(geoms)
-        lines = (_copy_line(i, item, status, e) for i, item, e in zip(ids, items, ewkbs, strict=True))
+        lines = (
+            f"{i}\t{copy_line(encode(_dataset_values(item, status)))}\t{wkb.hex()}\n"
+            for i, item, wkb in zip(ids, items, footprints, strict=True)
+        )
         copy_lines(conn, "datasets", DATASET_COLUMNS, lines)
         return ids
     first = _sqlite_next_id(conn, "datasets")
     ids = list(range(first, first + len(items)))
-    distinct, index = _distinct(geoms)
-    wkbs = shapely.to_wkb(distinct, output_dimension=2)[index]
-    rows = [_sqlite_row(i, item, status, wkb) for i, item, wkb in zip(ids, items, wkbs, strict=True)]
+    rows = [
+        (i, *encode(_dataset_values(item, status)), wkb) for i, item, wkb in zip(ids, items, footprints, strict=True)
+    ]
     marks = ", ".join("?" * len(DATASET_COLUMNS))
     conn.exec_driver_sql(f"INSERT INTO datasets ({', '.join(DATASET_COLUMNS)}) VALUES ({marks})", rows)
     insert_rtree(conn, "datasets", ids, geoms)
@@ -130,18 +111,6 @@ def _sqlite_next_id(conn: Connection, table: str) -> int:
         f"coalesce((SELECT max(id) FROM {table}), 0))"
     ).scalar_one()
     return int(used) + 1
-
-
-def _sqlite_row(i: int, item: Item, status: str, wkb: bytes) -> tuple[Any, ...]:
-    """One ``datasets`` row as the column types would bind it on SQLite (uuids as 32 hex digits)."""
-    rec, inst, p = item
-    f = p.dformat
-    return (
-        i, rec.replace("-", ""), inst.replace("-", ""), p.uri, p.subdir, _json_ints(p.bands), f.dtype,
-        None if f.nodata is None else float_text(f.nodata), float(f.min), float(f.max), float(p.real_min),
-        float(p.real_max), float(p.exponent), status, p.crs, _json_floats(p.transform), int(p.width),
-        int(p.height), "[" + ",".join(_json_ints(o) for o in p.overviews) + "]", p.footprint_wkt, wkb,
-    )
 
 
 def write_claims(conn: Connection, claims: Sequence[Claim]) -> set[tuple[int, int]]:

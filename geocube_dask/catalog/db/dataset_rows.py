@@ -12,14 +12,13 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ...entities import Dataset, DatasetStatus, DFormat
 from ...errors import InvalidArgument
-from .coltypes import Geometry4326WKB
+from .coltypes import Geometry4326WKB, geometries_from_wkb
 from .schema import datasets
 from .sqlutil import chunks
 
@@ -85,7 +84,7 @@ def _wkts(wkbs: Sequence[bytes]) -> list[str]:
     """WKT of WKB footprints, each distinct one converted once (the files of an acquisition, and the
     revisits of a tile, share their footprint), in two vectorised calls."""
     distinct = dict.fromkeys(wkbs)
-    texts = shapely.to_wkt(shapely.from_wkb(np.asarray(list(distinct), dtype=object)), rounding_precision=-1)
+    texts = shapely.to_wkt(geometries_from_wkb(list(distinct)), rounding_precision=-1)
     for wkb, text in zip(distinct, texts.tolist(), strict=True):
         distinct[wkb] = text
     return [distinct[w] for w in wkbs]

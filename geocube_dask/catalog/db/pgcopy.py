@@ -3,8 +3,8 @@
 Multi-row INSERTs spend most of their time building, sending and parsing statements with tens of
 thousands of parameters; COPY streams rows in PostgreSQL's text format instead and is several times
 faster, which is what indexing a million datasets needs. Rows are formatted as COPY reads them
-(:class:`LineReader`). Values are written as PostgreSQL reads them: ``None`` → ``\\N``, text escaped,
-floats by ``repr`` (exact); geometries go as hex EWKB (:func:`.bulk.ewkb_hex`).
+(:class:`LineReader`). Values, once encoded by their column types, are written as PostgreSQL reads them:
+``None`` → ``\\N``, text escaped, floats by ``repr`` (exact); geometries go as hex EWKB (see :mod:`.bulk`).
 """
 
 from __future__ import annotations
@@ -32,9 +32,14 @@ def field(value: Any) -> str:
     return str(value)
 
 
+def copy_line(values: Iterable[Any]) -> str:
+    """Values in COPY text format, tab-separated (no line end)."""
+    return "\t".join(map(field, values))
+
+
 def copy_rows(conn: Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """``COPY table (columns) FROM STDIN`` with ``rows`` (already in column order)."""
-    copy_lines(conn, table, columns, ("\t".join(map(field, row)) + "\n" for row in rows))
+    copy_lines(conn, table, columns, (copy_line(row) + "\n" for row in rows))
 
 
 class LineReader(io.RawIOBase):

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy.engine import Connection
 
-from .coltypes import Geometry4326
+from .coltypes import Geometry4326, geometries_ewkb
 from .schema import GEOMETRY_COLUMNS, RTREES
 
 
@@ -60,7 +60,7 @@ def _exact(conn: Connection, column: sa.ColumnElement[Any], area: BaseGeometry) 
     """The exact test of a geometry column against the area."""
     if conn.dialect.name == "postgresql":
         return sa.func.ST_Intersects(column, sa.bindparam(None, area, type_=Geometry4326()))
-    area_wkb = sa.literal(shapely.to_wkb(area, output_dimension=2), sa.LargeBinary)
+    area_wkb = sa.literal(geometries_ewkb([area])[0], sa.LargeBinary)
     return sa.func.gc_intersects(sa.type_coerce(column, sa.LargeBinary), area_wkb) == 1
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -12,6 +11,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from ...errors import NotFound
+
+_SQLITE = sqlite.dialect()
 
 
 def dialect_insert(conn: Connection, table: sa.Table) -> Any:
@@ -45,8 +46,9 @@ def in_values(column: sa.ColumnElement[Any], values: Sequence[Any], dialect_name
     """``column IN values`` for lists of any length (SQLite: through ``json_each`` beyond a few thousand)."""
     if dialect_name != "sqlite" or len(values) <= 5000:
         return column.in_(list(values))
-    if isinstance(column.type, sa.Uuid):
-        values = [uuid.UUID(v).hex for v in values]  # how the Uuid type stores ids on SQLite
+    encode = column.type.bind_processor(_SQLITE)  # json_each yields the values as the column stores them
+    if encode is not None:
+        values = [encode(v) for v in values]
     table = sa.func.json_each(sa.literal(json.dumps(list(values)))).table_valued("value")
     return column.in_(sa.select(table.c.value))
 
@@ -71,3 +73,34 @@ def constraint_name(exc: sa.exc.IntegrityError) -> str:
     diag = getattr(exc.orig, "diag", None)
     name = getattr(diag, "constraint_name", None)
     return name or str(exc.orig)
+
+
+def delete_rows(conn: Connection, key: sa.Column[Any], keys: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """Delete the rows of ``key``'s table whose key is in ``keys``: ``(deleted, refused)``, in ``keys`` order.
+
+    The caller has checked that nothing refers to these rows, but on PostgreSQL another transaction may
+    have added a reference since (a dataset indexed for a record being deleted): the foreign key then
+    refuses the DELETE. So each chunk is deleted inside a SAVEPOINT and a refused chunk is retried row by
+    row, each in its own SAVEPOINT: the rows a foreign key still refuses are reported, not raised. Keys
+    that no row holds (any more) are in neither list.
+    """
+    deleted: set[Any] = set()
+    refused: set[Any] = set()
+    table = key.table
+    for part in chunks(list(keys)):
+        try:
+            with conn.begin_nested():
+                deleted.update(conn.execute(table.delete().where(key.in_(part)).returning(key)).scalars())
+            continue
+        except sa.exc.IntegrityError as exc:
+            if integrity_kind(exc) != "foreign_key":
+                raise
+        for one in part:
+            try:
+                with conn.begin_nested():
+                    deleted.update(conn.execute(table.delete().where(key == one).returning(key)).scalars())
+            except sa.exc.IntegrityError as exc:
+                if integrity_kind(exc) != "foreign_key":
+                    raise
+                refused.add(one)
+    return [k for k in keys if k in deleted], [k for k in keys if k in refused]

@@ -82,7 +82,8 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _finite(value: Any, what: str) -> float:
+def finite_number(value: Any, what: str) -> float:
+    """``value`` as a float, or InvalidArgument if it is not a finite number."""
     if not _is_number(value) or not math.isfinite(float(value)):
         raise InvalidArgument(f"{what} must be a finite number, not {value!r}")
     return float(value)
@@ -123,6 +124,47 @@ def _same(values: Sequence[float | None]) -> bool:
         elif not (v == first or (math.isnan(v) and math.isnan(first))):
             return False
     return True
+
+
+def internal_dformat(dformat: DFormat | Sequence[object], file_dtype: str, where: str) -> DFormat:
+    """The internal dformat of stored values of ``file_dtype`` given as ``dformat``: the file's dtype wins,
+    the given nodata, min and max are kept when they are valid in it, else IncompatibleDataset."""
+    given = DFormat.parse(dformat, nodata_required=False)
+    if given.dtype == file_dtype:
+        return given
+    try:
+        return DFormat(file_dtype, given.nodata, given.min, given.max)
+    except InvalidDFormat as exc:
+        raise IncompatibleDataset(
+            f"the dformat says {given.dtype} but {where} stores {file_dtype}, and the file's dtype wins; "
+            f"in {file_dtype} that dformat is invalid ({exc}). Give a dformat valid for {file_dtype}"
+        ) from None
+
+
+def check_real_range(rmin: float, rmax: float, variable: Variable, where: str) -> None:
+    """``[rmin, rmax]`` (the variable values the internal min and max stand for; rmin > rmax is a decreasing
+    mapping) must not be empty and must intersect the variable's range."""
+    if rmin == rmax:
+        raise InvalidArgument(
+            f"real_min and real_max are both {rmin}: they are the variable values that the internal min and "
+            "max stand for, so they must differ"
+        )
+    vmin, vmax = variable.dformat.min, variable.dformat.max
+    lo, hi = min(rmin, rmax), max(rmin, rmax)
+    if hi < vmin or lo > vmax:
+        raise IncompatibleDataset(
+            f"[real_min, real_max] = [{rmin}, {rmax}] does not intersect the range [{vmin}, {vmax}] of variable "
+            f"{variable.name!r}: every value of {where} would fall outside it. Check real_min/real_max (the "
+            "variable values that the internal dformat's min and max stand for)"
+        )
+
+
+def check_exponent(exponent: Any) -> float:
+    """A mapping exponent: a finite number > 0."""
+    exp = finite_number(exponent, "exponent")
+    if exp <= 0:
+        raise InvalidArgument(f"exponent must be > 0, not {exponent!r} (1 is a linear mapping)")
+    return exp
 
 
 def default_dformat(dtype: str, nodata: float | None, variable: Variable) -> DFormat:
@@ -180,35 +222,12 @@ def prepare_dataset(
                 "dformat=(dtype, nodata, min, max) explicitly"
             ) from None
     else:
-        given = DFormat.parse(dformat, nodata_required=False)
-        if given.dtype == file_dtype:
-            fmt = given
-        else:
-            try:
-                fmt = DFormat(file_dtype, given.nodata, given.min, given.max)
-            except InvalidDFormat as exc:
-                raise IncompatibleDataset(
-                    f"the dformat says {given.dtype} but {where} stores {file_dtype}, and the file's dtype wins; "
-                    f"in {file_dtype} that dformat is invalid ({exc}). Give a dformat valid for {file_dtype}"
-                ) from None
+        fmt = internal_dformat(dformat, file_dtype, where)
     vmin, vmax = variable.dformat.min, variable.dformat.max
-    rmin = vmin if real_min is None else _finite(real_min, "real_min")
-    rmax = vmax if real_max is None else _finite(real_max, "real_max")
-    if rmin == rmax:
-        raise InvalidArgument(
-            f"real_min and real_max are both {rmin}: they are the variable values that the internal min and "
-            "max stand for, so they must differ"
-        )
-    lo, hi = min(rmin, rmax), max(rmin, rmax)
-    if hi < vmin or lo > vmax:
-        raise IncompatibleDataset(
-            f"[real_min, real_max] = [{rmin}, {rmax}] does not intersect the range [{vmin}, {vmax}] of variable "
-            f"{variable.name!r}: every value of {where} would fall outside it. Check real_min/real_max (the "
-            "variable values that the internal dformat's min and max stand for)"
-        )
-    exp = _finite(exponent, "exponent")
-    if exp <= 0:
-        raise InvalidArgument(f"exponent must be > 0, not {exponent!r} (1 is a linear mapping)")
+    rmin = vmin if real_min is None else finite_number(real_min, "real_min")
+    rmax = vmax if real_max is None else finite_number(real_max, "real_max")
+    check_real_range(rmin, rmax, variable, where)
+    exp = check_exponent(exponent)
     return PreparedDataset(
         uri=info.uri,
         subdir=info.subdir,

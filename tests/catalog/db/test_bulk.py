@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import sqlalchemy as sa
 from shapely.geometry import Polygon, box
 
 from geocube_dask.catalog.db.bulk import write_claims, write_containers, write_datasets
 from geocube_dask.catalog.db.schema import datasets
 from geocube_dask.catalog.geometry import footprints_4326
+from geocube_dask.entities import DFormat
 
 from ..helpers import prepared
 
@@ -40,3 +43,31 @@ def test_dataset_rows_match_the_column_types(gc, record, instance) -> None:
         "/x\ty", [1], 0.0, [0.01, 0.0, 0.0, 0.0, -0.01, 1.0], [[50, 50], [25, 25]], "INACTIVE")
     assert row.footprint_4326.equals(Polygon([(0, 0), (1, 0), (1, 1), (0, 0)])) and not row.footprint_4326.has_z
     assert not box(0, 0, 1, 1).equals(row.footprint_4326)
+
+
+def test_bulk_rows_store_what_a_plain_insert_stores(gc, record, instance) -> None:
+    """COPY (PostgreSQL) and executemany (SQLite) rows are byte for byte the rows a plain INSERT through the
+    column types stores: same uuid, JSON, float and geometry encodings (compared as the driver returns them)."""
+    nan_nodata = DFormat("float32", math.nan, -1.0, 1.0)
+    p = prepared("/x\ty", box(0.1, 0.2, 0.7, 0.9), dformat=nan_nodata, bands=(3, 1), real_min=-0.5)
+    with gc._tx() as conn:
+        write_containers(conn, [p.uri], False)
+        geoms = footprints_4326([p.footprint_4326_wkt])
+        [bulk_id] = write_datasets(conn, [(record.id, instance.id, p)], "INACTIVE", geoms)
+        plain_id = conn.execute(
+            datasets.insert().values(
+                record_id=record.id, instance_id=instance.id, container_uri=p.uri, subdir=p.subdir,
+                bands=list(p.bands), dtype="float32", nodata=math.nan, min=-1.0, max=1.0, real_min=-0.5,
+                real_max=1.0, exponent=1.0, status="INACTIVE", crs=p.crs, transform=list(p.transform),
+                width=p.width, height=p.height, overviews=[list(o) for o in p.overviews],
+                footprint_wkt=p.footprint_wkt, footprint_4326=geoms[0],
+            ).returning(datasets.c.id)
+        ).scalar_one()
+        raw = {
+            i: conn.exec_driver_sql(f"SELECT * FROM datasets WHERE id = {i}").mappings().one()
+            for i in (bulk_id, plain_id)
+        }
+        conn.rollback()
+    bulk_row, plain_row = ({k: v for k, v in raw[i].items() if k != "id"} for i in (bulk_id, plain_id))
+    assert bulk_row == plain_row
+    assert bulk_row["nodata"] == "nan" and bulk_row["bands"] == "[3,1]"

@@ -6,10 +6,20 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+import shapely
 import sqlalchemy as sa
-from shapely.geometry import MultiPolygon, box
+from shapely.geometry import MultiPolygon, Polygon, box
 
-from geocube_dask.catalog.db.coltypes import FloatText, Geometry4326, JSONText, UTCDateTime, float_text, json_text
+from geocube_dask.catalog.db.coltypes import (
+    FloatText,
+    Geometry4326,
+    JSONText,
+    UTCDateTime,
+    float_text,
+    geometries_ewkb,
+    geometries_from_wkb,
+    json_text,
+)
 
 probe = sa.Table(
     "gc_probe",
@@ -56,6 +66,24 @@ def test_json_and_geometry(conn) -> None:
     conn.execute(probe.insert().values(id=1, j={"b": "é", "a": [1, 2.5]}, g=geom))
     row = conn.execute(sa.select(probe.c.j, probe.c.g)).one()
     assert row.j == {"a": [1, 2.5], "b": "é"} and row.g.equals(geom)
+
+
+def test_geometries_are_stored_as_the_one_encoding(conn) -> None:
+    """A bound geometry is stored as geometries_ewkb's bytes (2D EWKB, SRID 4326), which COPY also sends."""
+    geom = Polygon([(0, 0, 5), (1, 0, 5), (1, 1, 5), (0, 0, 5)])
+    conn.execute(probe.insert().values(id=1, g=geom))
+    raw = conn.exec_driver_sql("SELECT g FROM gc_probe").scalar()
+    stored = bytes(raw) if conn.dialect.name == "sqlite" else bytes.fromhex(raw)  # PostGIS prints hex EWKB
+    assert stored == geometries_ewkb([geom])[0]
+    assert shapely.get_srid(shapely.from_wkb(stored)) == 4326
+    back = geometries_from_wkb([stored])[0]
+    assert not back.has_z and back.equals(Polygon([(0, 0), (1, 0), (1, 1), (0, 0)]))
+
+
+def test_shared_geometries_are_encoded_once_and_in_order() -> None:
+    a, b = box(0, 0, 1, 1), box(2, 2, 3, 3)
+    out = geometries_ewkb([a, b, a])
+    assert out[0] is out[2] and [g.wkt for g in geometries_from_wkb(out)] == [a.wkt, b.wkt, a.wkt]
 
 
 def test_text_helpers() -> None:
