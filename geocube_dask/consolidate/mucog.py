@@ -33,7 +33,7 @@ import struct
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import tifffile
 
@@ -50,6 +50,7 @@ POINTER_TAGS = (34665, 34853, 40965)  # EXIF, GPS and interoperability IFDs: pos
 
 # TIFF field types and their sizes
 SHORT, LONG, IFD, LONG8, IFD8 = 3, 4, 13, 16, 18
+WIDE_TYPES = (16, 17)  # LONG8, SLONG8: only BigTIFF has them
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 REDUCED_IMAGE = 1
 CLASSIC_LIMIT = 2**32 - 1
@@ -100,13 +101,35 @@ class _SourceIfd:
     bytecounts: tuple[int, ...]
 
 
+class _Structure(NamedTuple):
+    """What the records of one MUCOG must share (besides the georeferencing)."""
+
+    level_sizes: tuple[tuple[int, int], ...]
+    tile_size: tuple[int, int]
+    band_count: int
+    planar_config: int
+    bits_per_sample: int
+    sample_format: int
+
+
 @dataclass(frozen=True)
 class _Source:
     path: str
     byteorder: str
     ifds: tuple[_SourceIfd, ...]  # full resolution, then overviews
-    structure: tuple  # what must match between sources (see _read_source)
+    structure: _Structure
     grid: tuple[bytes, ...]  # raw georeferencing tags
+
+    @property
+    def planes(self) -> int:
+        """Tile planes: one per band when bands are stored separately, else one."""
+        return self.structure.band_count if self.structure.planar_config == 2 else 1
+
+    @property
+    def tiles(self) -> tuple[int, ...]:
+        """Tiles per plane at each level."""
+        th, tw = self.structure.tile_size
+        return tuple(-(-h // th) * -(-w // tw) for h, w in self.structure.level_sizes)
 
 
 def _read_source(path: str) -> _Source:
@@ -149,7 +172,7 @@ def _read_source(path: str) -> _Source:
                 tuple(int(v) for v in page.dataoffsets), tuple(int(v) for v in page.databytecounts),
             ))
         first = pages[0]
-        structure = (
+        structure = _Structure(
             tuple(i.shape for i in ifds), (first.tilelength, first.tilewidth), first.samplesperpixel,
             int(first.planarconfig), first.bitspersample, int(first.sampleformat),
         )
@@ -161,16 +184,14 @@ def _raw(ifd: _SourceIfd, code: int) -> bytes:
     return next((t.value for t in ifd.tags if t.code == code), b"")
 
 
-_STRUCTURE_NAMES = ("level sizes", "tile size", "band count", "band interleaving", "bits per sample", "sample format")
-
-
 def _check_compatible(sources: Sequence[_Source]) -> None:
     first = sources[0]
     for src in sources[1:]:
         if src.byteorder != first.byteorder:
             raise InvalidArgument(f"{src.path} and {first.path} have different byte orders; write them alike")
-        for name, a, b in zip(_STRUCTURE_NAMES, first.structure, src.structure, strict=True):
+        for field, a, b in zip(_Structure._fields, first.structure, src.structure, strict=True):
             if a != b:
+                name = field.replace("_", " ")
                 raise InvalidArgument(
                     f"{src.path} does not match {first.path}: {name} {b} vs {a}; the records of a MUCOG share the "
                     "grid, data type, bands, tile size and overview levels"
@@ -186,7 +207,6 @@ class _Writer:
         self.bo = byteorder
         self.big = bigtiff
         self.inline = 8 if bigtiff else 4
-        self.entry = 20 if bigtiff else 12
         self.header = 16 if bigtiff else 8
         self.offset_type = LONG8 if bigtiff else LONG
 
@@ -235,8 +255,7 @@ def _plan(sources: Sequence[_Source], segments: tuple, bigtiff: bool) -> _Plan:
     """Lay the file out: positions of IFDs, values and tiles, and the packed metadata part."""
     w = _Writer(sources[0].byteorder, bigtiff)
     nrec, nlev = len(sources), len(sources[0].ifds)
-    tiles = _tiles_per_level(sources[0])
-    planes = _planes(sources[0])
+    tiles, planes = sources[0].tiles, sources[0].planes
     ifd_keys = [(r, 0) for r in range(nrec)] + [(r, z) for z in range(1, nlev) for r in range(nrec)]
 
     # 1. IFD positions (tag counts are known: copied tags + NewSubfileType for overviews + 2 tile arrays
@@ -283,7 +302,8 @@ def _plan(sources: Sequence[_Source], segments: tuple, bigtiff: bool) -> _Plan:
             order.append((r, b, z, t))
             pos += count
     size = pos
-    if not bigtiff and size > CLASSIC_LIMIT:
+    wide = any(t.type in WIDE_TYPES for src in sources for ifd in src.ifds for t in ifd.tags)
+    if not bigtiff and (size > CLASSIC_LIMIT or wide):
         return _plan(sources, segments, True)
 
     # 5. pack the metadata part
@@ -313,15 +333,6 @@ def _plan(sources: Sequence[_Source], segments: tuple, bigtiff: bool) -> _Plan:
     for at, blob in chunks:
         meta[at:at + len(blob)] = blob
     return _Plan(bigtiff, bytes(meta), copies, order, size)
-
-
-def _tiles_per_level(src: _Source) -> tuple[int, ...]:
-    th, tw = src.structure[1]
-    return tuple(-(-h // th) * -(-w // tw) for h, w in (i.shape for i in src.ifds))
-
-
-def _planes(src: _Source) -> int:
-    return src.structure[2] if src.structure[3] == 2 else 1
 
 
 class _Handles:
@@ -385,14 +396,17 @@ def assemble_mucog(
     _check_compatible(sources)
     plan = _plan(sources, segments, bool(bigtiff))
     if bigtiff is False and plan.bigtiff:
-        raise InvalidArgument(f"{out_path} would be {plan.size} bytes, over the 4 GiB of a classic TIFF: allow BigTIFF")
+        raise InvalidArgument(
+            f"{out_path} needs BigTIFF ({plan.size} bytes, over the 4 GiB of a classic TIFF, or 64-bit tags): "
+            "allow BigTIFF"
+        )
     with open(out_path, "wb") as out:
         out.write(plan.metadata)
         _copy_tiles(plan, paths, out)
     first = sources[0]
     return MucogInfo(
-        path=out_path, records=len(sources), bands=first.structure[2], planes=_planes(first),
-        levels=first.structure[0], tile_shape=first.structure[1], tiles=_tiles_per_level(first),
+        path=out_path, records=len(sources), bands=first.structure.band_count, planes=first.planes,
+        levels=first.structure.level_sizes, tile_shape=first.structure.tile_size, tiles=first.tiles,
         bigtiff=plan.bigtiff, size=plan.size, order=tuple(plan.order),
     )
 
