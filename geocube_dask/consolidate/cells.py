@@ -103,7 +103,7 @@ def _transformed(geom: BaseGeometry, src: str, dst: str) -> BaseGeometry | None:
     """``geom`` in ``dst``, or None if some of it does not map to finite coordinates."""
     try:
         out = transform_polygon(geom, src, dst)
-    except shapely.errors.GEOSException:  # make_valid on infinite coordinates
+    except (shapely.errors.GEOSException, ValueError):  # infinite coordinates, or outside the CRS domain
         return None
     if out.is_empty or not np.isfinite(shapely.get_coordinates(out)).all():
         return None
