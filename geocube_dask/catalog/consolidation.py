@@ -25,7 +25,7 @@ from ..errors import InvalidArgument
 from .datasets import delete_dataset_rows
 from .db.dataset_rows import load_datasets
 from .db.engine import Connected
-from .db.schema import consolidation_params, datasets, layout_files
+from .db.schema import consolidation_params, containers, datasets, layout_files
 from .db.sqlutil import chunks, dialect_insert
 from .ingest.requests import PreparedDataset
 from .insertion import insert_datasets
@@ -180,6 +180,18 @@ class ConsolidationMixin(Connected):
             for part in chunks(sorted(set(ids))):
                 existing += conn.execute(sa.select(datasets.c.id).where(datasets.c.id.in_(part))).scalars().all()
             return out, delete_dataset_rows(conn, existing)
+
+    def managed_containers_of(self, dataset_ids: Sequence[int]) -> list[str]:
+        """The uris of the managed containers holding any of these datasets, sorted."""
+        out: set[str] = set()
+        with self._tx(write=False) as conn:
+            for part in chunks(sorted({int(i) for i in dataset_ids})):
+                out.update(conn.execute(
+                    sa.select(containers.c.uri).distinct()
+                    .select_from(datasets.join(containers, containers.c.uri == datasets.c.container_uri))
+                    .where(datasets.c.id.in_(part), containers.c.managed.is_(True))
+                ).scalars())
+        return sorted(out)
 
     def set_job_datasets_status(self, job: JobInfo, ids: Sequence[int], status: DatasetStatus | str,
                                 **change: Any) -> JobInfo:
