@@ -9,15 +9,22 @@ segment may be restricted to a range of overview levels:
 - ``Z=a:b``: levels ``a`` to ``b - 1`` (half-open, like a Python slice); ``Z=:b`` = ``Z=0:b``;
 - ``Z``   : every level.
 
-A pattern is one or more segments separated by ``;``; their ranges must not overlap and together must
-cover every level from 0 up. Example (the default, ``mucog``): ``Z=0>T>R>B;Z=1:>R>T>B`` — at full
-resolution, tile by tile, the blocks of every record side by side; overviews record by record.
-Presets: ``mucog`` and ``cog`` (``R>Z=1:>T>B;R>Z=0>T>B``: each record contiguous, overviews first).
+``T`` must come after ``Z`` (tiles are counted per overview level). A pattern is one or more segments
+separated by ``;``; their ranges must not overlap and together must cover every level from 0 up. The
+file's tile data is laid out segment after segment, in the order they are written; inside a segment
+each level is walked in increasing order (records, bands and overview levels by index, tiles row by
+row), the last level varying fastest. Levels a file does not have are skipped; ``B`` has a single value
+in pixel-interleaved files.
+
+Example (the default, ``mucog``): ``Z=0>T>R>B;Z=1:>R>T>B`` — at full resolution, tile by tile, the
+blocks of every record side by side; then the overviews, level by level, record by record.
+Presets: ``mucog`` and ``cog`` (``R>Z>T>B``: each record contiguous, like a file per record).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidArgument
@@ -25,7 +32,7 @@ from ..errors import InvalidArgument
 LEVELS = frozenset("RBZT")
 PRESETS = {
     "mucog": "Z=0>T>R>B;Z=1:>R>T>B",
-    "cog": "R>Z=1:>T>B;R>Z=0>T>B",
+    "cog": "R>Z>T>B",
 }
 _Z_RANGE = re.compile(r"^Z(?:=(\d*)(:?)(\d*))?$")
 
@@ -79,27 +86,30 @@ def _segment(pattern: str, text: str) -> Segment:
             raise _bad(pattern, f"unknown level {part!r} in segment {text!r}")
     if sorted(order) != sorted(LEVELS):
         raise _bad(pattern, f"segment {text!r} must name each of R, B, Z, T exactly once")
+    if order.index("T") < order.index("Z"):
+        raise _bad(pattern, f"segment {text!r} puts T before Z, but tiles are counted per overview level")
     if z_stop is not None and z_stop <= z_start:
         raise _bad(pattern, f"segment {text!r} has an empty overview level range")
     return Segment(tuple(order), z_start, z_stop)
 
 
 def parse_pattern(pattern: str) -> tuple[Segment, ...]:
-    """Parse and validate a pattern (or preset name) into segments sorted by first overview level."""
+    """Parse and validate a pattern (or preset name) into its segments, in the order they are written."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise InvalidArgument(f"an interlacing pattern is a non-empty string, not {pattern!r}")
     text = PRESETS.get(pattern.strip().lower(), pattern).replace(" ", "")
-    segments = sorted((_segment(pattern, s) for s in text.split(";")), key=lambda s: s.z_start)
+    segments = tuple(_segment(pattern, s) for s in text.split(";"))
+    by_level = sorted(segments, key=lambda s: s.z_start)
     expected = 0
-    for seg in segments:
+    for seg in by_level:
         if seg.z_start < expected:
             raise _bad(pattern, f"overview level {seg.z_start} is covered by two segments")
         if seg.z_start > expected:
             raise _bad(pattern, f"overview level {expected} is covered by no segment")
         if seg.z_stop is None:
-            if seg is not segments[-1]:
+            if seg is not by_level[-1]:
                 raise _bad(pattern, f"overview levels from {seg.z_start} are covered by two segments")
-            return tuple(segments)
+            return segments
         expected = seg.z_stop
     raise _bad(pattern, f"overview levels from {expected} are covered by no segment (end with e.g. 'Z={expected}:')")
 
@@ -108,3 +118,32 @@ def normalize_pattern(pattern: str) -> str:
     """The pattern as stored: presets expanded, spaces removed (validated)."""
     parse_pattern(pattern)
     return PRESETS.get(pattern.strip().lower(), pattern).replace(" ", "")
+
+
+def block_order(
+    pattern: str | Sequence[Segment], records: int, bands: int, tiles: Sequence[int]
+) -> Iterator[tuple[int, int, int, int]]:
+    """Every block of a file as ``(record, band, level, tile)``, in the order the pattern lays them out.
+
+    ``tiles[z]`` is the number of tiles of overview level ``z`` (0 = full resolution), so the file has
+    ``len(tiles)`` levels; ``bands`` is 1 for pixel-interleaved files; tiles are numbered row by row.
+    """
+    segments = parse_pattern(pattern) if isinstance(pattern, str) else tuple(pattern)
+    levels = len(tiles)
+    for seg in segments:
+        stop = levels if seg.z_stop is None else min(seg.z_stop, levels)
+        ranges = {"R": range(records), "B": range(bands), "Z": range(seg.z_start, stop)}
+        yield from _walk(seg.order, ranges, tiles, {})
+
+
+def _walk(
+    order: tuple[str, ...], ranges: dict[str, range], tiles: Sequence[int], index: dict[str, int]
+) -> Iterator[tuple[int, int, int, int]]:
+    if not order:
+        yield index["R"], index["B"], index["Z"], index["T"]
+        return
+    level, rest = order[0], order[1:]
+    values = range(tiles[index["Z"]]) if level == "T" else ranges[level]
+    for v in values:
+        index[level] = v
+        yield from _walk(rest, ranges, tiles, index)
