@@ -131,6 +131,8 @@ def settings_for(layout: Layout, variable: Variable, instance: Instance, params:
     options = creation_options(
         params.dformat.dtype, compression=params.compression, max_error=params.max_error,
         creation_options=dict(params.creation_options) or None, block_size=layout.block_size,
+        overview_resampling=overview_resampling_for(params.resampling or variable.resampling),
+        bands=len(variable.bands),
     )
     images = ImageSettings(
         variable=variable.name, instances=(instance.name,), bands=variable.bands, dformat=variable.dformat,
@@ -139,8 +141,7 @@ def settings_for(layout: Layout, variable: Variable, instance: Instance, params:
     )
     files = FileSettings(
         options={str(k): str(v) for k, v in options.items()}, overview_min_size=layout.overview_min_size,
-        overview_resampling=overview_resampling_for(params.resampling or variable.resampling),
-        pattern=layout.pattern, nodata=params.dformat.nodata,
+        overview_resampling=options["OVERVIEW_RESAMPLING"], pattern=layout.pattern, nodata=params.dformat.nodata,
     )
     return Settings(images, files)
 

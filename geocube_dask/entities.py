@@ -428,9 +428,9 @@ class LogEntry:
 class ConsolidationParams:
     """How a variable's consolidated files store it: data format, exponent, compression, resampling.
 
-    ``compression`` is ``lossless`` (default), ``lossy`` (``max_error`` in stored units) or ``custom``
-    (``creation_options`` given to GDAL's COG driver as they are). ``resampling`` is the overview
-    resampling (None: derived from the variable's).
+    ``compression`` is ``lossless`` (default), ``lossy`` (``max_error`` in stored units), ``none`` or
+    ``custom`` (``creation_options`` for GDAL's COG driver, checked against an allow-list).
+    ``resampling`` is the overview resampling (None: derived from the variable's).
     """
 
     variable_id: str

@@ -209,7 +209,7 @@ class Geocube(Catalog):
         )
         params = check_params(params)
         cog_options(params.dformat.dtype, compression=params.compression, max_error=params.max_error,
-                    creation_options=dict(params.creation_options) or None)
+                    creation_options=dict(params.creation_options) or None, bands=len(var.bands))
         return self.set_consolidation_params(params)
 
     def tile_aoi(self, aoi: Any, layout: Layout | str, aoi_crs: Any = "EPSG:4326") -> list[Any]:

@@ -33,7 +33,7 @@ from .jobs import lock_rows, transition
 from .refs import instance_id
 from .variables import load_variable
 
-COMPRESSION_KINDS = ("lossless", "lossy", "custom")
+COMPRESSION_KINDS = ("lossless", "lossy", "none", "custom")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 import dask.config
 import numpy as np
 import rasterio
+from affine import Affine
 
 from ..errors import GeocubeError
 from ..projection import crs_string
@@ -87,7 +88,7 @@ def write_record(image: np.ndarray, folder: str, index: int, crs: str, transform
     path = Path(folder) / f"record-{index:05d}.tif"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_cog(image, str(path), crs, tuple(transform), settings.nodata, dict(settings.options),
+        write_cog(image, str(path), crs, Affine(*transform[:6]), settings.nodata, dict(settings.options),
                   overview_min_size=settings.overview_min_size, overview_resampling=settings.overview_resampling)
     except GeocubeError:
         raise

@@ -266,7 +266,7 @@ consolidation_params = sa.Table(
     sa.Column("max_error", sa.Double, nullable=True),
     sa.Column("creation_options", JSONText, nullable=False),
     sa.Column("resampling", sa.String(16), nullable=True),
-    sa.CheckConstraint("compression IN ('lossless', 'lossy', 'custom')", name="compression"),
+    sa.CheckConstraint("compression IN ('lossless', 'lossy', 'none', 'custom')", name="compression"),
 )
 
 # The files consolidation wrote for a layout: which cell of which instance, and with which settings

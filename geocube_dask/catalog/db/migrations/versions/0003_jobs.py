@@ -93,7 +93,7 @@ def upgrade() -> None:
             ["variable_id"], ["variables.id"], ondelete="CASCADE", name="fk_consolidation_params_variable_id_variables"
         ),
         sa.CheckConstraint(
-            "compression IN ('lossless', 'lossy', 'custom')", name="ck_consolidation_params_compression"
+            "compression IN ('lossless', 'lossy', 'none', 'custom')", name="ck_consolidation_params_compression"
         ),
     )
     op.create_table(
