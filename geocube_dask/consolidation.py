@@ -138,6 +138,7 @@ def settings_for(layout: Layout, variable: Variable, instance: Instance, params:
         variable=variable.name, instances=(instance.name,), bands=variable.bands, dformat=variable.dformat,
         resampling=variable.resampling, stored=params.dformat, exponent=params.exponent,
         chunks=max(layout.block_size, 1024), gdal_env=public_env(gdal_env()),
+        nodata_margin=params.max_error if params.compression == "lossy" and params.max_error else 0.0,
     )
     files = FileSettings(
         options={str(k): str(v) for k, v in options.items()}, overview_min_size=layout.overview_min_size,
@@ -261,7 +262,7 @@ def consolidate(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Pro
             gc.log_job(info, f"computing {len(todo)} file(s); dashboard: {dask_client.dashboard_link}")
             futures = dask_client.compute(list(graph.values()))
             key_of = {f.key: k for f, k in zip(futures, graph, strict=True)}
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=dask_client.loop):
                 key = key_of[fut.key]
                 if fut.status == "finished":
                     gc.finish_task(info, key, TaskState.DONE, result=fut.result())

@@ -214,14 +214,17 @@ class Geocube(Catalog):
 
     def tile_aoi(self, aoi: Any, layout: Layout | str, aoi_crs: Any = "EPSG:4326") -> list[Any]:
         """The cells of ``layout`` covering ``aoi`` (a geometry in ``aoi_crs``), each a
-        :class:`~geocube_dask.consolidate.cells.CellGrid` (id, crs, transform, shape)."""
+        :class:`~geocube_dask.consolidate.cells.CellGrid` (id, crs, transform, shape): regular cells north
+        to south then west to east, a stored grid's cells by id."""
         from .consolidate.cells import regular_cells, stored_cells
 
         lay = layout if isinstance(layout, Layout) else self.get_layout(layout)
         if lay.grid in ("regular", "single"):
             return regular_cells(lay, aoi, area_crs=aoi_crs)
-        area = transform_polygon(aoi, crs_string(aoi_crs), "EPSG:4326") if aoi_crs != "EPSG:4326" else aoi
-        return stored_cells(lay, self.grid_cells(lay.grid, aoi=area))
+        if lay.resolution is None:
+            raise InvalidArgument(f"layout {lay.name!r} has no resolution: a stored grid's cells need one")
+        lonlat = transform_polygon(aoi, crs_string(aoi_crs), "EPSG:4326")
+        return stored_cells(self.grid_cells(lay.grid, aoi=lonlat), lay.resolution, area=aoi, area_crs=aoi_crs)
 
     def consolidate(
         self,

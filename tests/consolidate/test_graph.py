@@ -101,12 +101,18 @@ def test_stored_format_is_the_inverse_of_the_readers_mapping(inputs, tmp_path: P
     run([file_plan(inputs, [["a"]], uri)], settings(stored, exponent=2.0))
     want = ref(inputs, ["a"]).astype("float64")
     valid = want != 0
-    # written plainly: vi = 250 * (ve / 10000) ** (1 / 2), rounded half up
-    expected = np.where(valid, np.floor(250 * np.sqrt(want / 10000) + 0.5), 255).astype("uint8")
+    # written plainly: vi = 250 * (ve / 10000) ** (1 / 2), rounded half up, saturated below the nodata 255
+    expected = np.where(valid, np.minimum(np.floor(250 * np.sqrt(want / 10000) + 0.5), 254), 255).astype("uint8")
     with rasterio.open(uri) as src:
         assert np.array_equal(src.read(), expected)
-    block = np.array([[0, 1, 2500, 10000]], dtype="uint16")
-    assert to_stored(block, VAR, stored, 2.0).tolist() == [[255, 3, 125, 250]]
+    block = np.array([[0, 1, 2500, 10000, 10500]], dtype="uint16")
+    assert to_stored(block, VAR, stored, 2.0).tolist() == [[255, 3, 125, 250, 254]]  # 256 is not nodata
+    # with a lossy error bound of 1.5, valid values keep two steps away from nodata (either side)
+    assert to_stored(block, VAR, stored, 2.0, 1.5).tolist() == [[255, 3, 125, 250, 253]]
+    low = DFormat("int16", 0, -100, 100)
+    values = np.array([[-10001, -10000, -200, -100, 0, 100, 200, 300, 10000]], dtype="int16")  # vi = ve / 100
+    got = to_stored(values, DFormat("int16", -10001, -10000, 10000), low, 1.0, 1.5)
+    assert got.tolist() == [[0, -100, -2, -2, 2, 2, 2, 3, 100]]  # -1, 0, 1 are within 1.5 of the nodata 0
 
 
 def test_an_unreadable_source_fails_its_file_with_the_source_named(inputs, tmp_path: Path) -> None:
