@@ -257,3 +257,82 @@ def test_a_killed_worker_fails_or_recovers_cleanly(gc, indexed) -> None:
     assert job.state is S.DONE
     assert set(per_record_and_file(gc).values()) == {1}
     assert np.array_equal(cube(gc, inst).values, before.values)
+
+
+def test_tile_aoi_gives_the_cells_of_regular_and_stored_grids(gc) -> None:
+    from shapely.geometry import box
+
+    gc.create_layout("L", crs=CRS, resolution=RES, cell_size=128, block_size=64)
+    aoi = box(361000.0, 4828000.0, 362000.0, 4829000.0)
+    cells = gc.tile_aoi(aoi, "L", aoi_crs=CRS)
+    # cells are 2560 m squares from the origin (0, 0); row j counts downwards: x = 2560 i, top = -2560 j
+    assert [c.id for c in cells] == ["x141_y-1887", "x141_y-1886"]
+    assert [tuple(c.transform)[:6] for c in cells] == [(RES, 0.0, 141 * 2560.0, 0.0, -RES, 1887 * 2560.0),
+                                                       (RES, 0.0, 141 * 2560.0, 0.0, -RES, 1886 * 2560.0)]
+    assert all(c.shape == (128, 128) and c.crs == CRS for c in cells)
+    lonlat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True).transform(361500.0, 4829500.0)
+    assert [c.id for c in gc.tile_aoi(box(*lonlat, lonlat[0] + 1e-4, lonlat[1] + 1e-4), "L")] == ["x141_y-1887"]
+    gc.create_grid("tiles", [("T1", CRS, box(360000.0, 4828000.0, 361010.0, 4830000.0)),
+                             ("T2", CRS, box(370000.0, 4828000.0, 372000.0, 4830000.0))])
+    gc.create_layout("S", grid="tiles", resolution=RES, cell_size=128, block_size=64)
+    (t1,) = gc.tile_aoi(aoi, "S", aoi_crs=CRS)
+    # the polygon's bounds snapped outwards to the resolution: 360000 .. 361020
+    assert (t1.id, t1.shape, tuple(t1.transform)[:6]) == ("T1", (100, 51), (RES, 0.0, 360000.0, 0.0, -RES, 4830000.0))
+
+
+def test_configure_consolidation_checks_and_stores(gc) -> None:
+    import geocube_dask as gd
+
+    gc.create_variable("refl", ("uint16", 0, 0, 10000), BANDS)
+    assert gc.get_consolidation_params("refl").compression == "lossless"
+    with pytest.raises(gd.InvalidArgument, match="max_error"):
+        gc.configure_consolidation("refl", compression="lossy")
+    with pytest.raises(gd.InvalidArgument):
+        gc.configure_consolidation("refl", compression="custom", creation_options={"NOT_AN_OPTION": "1"})
+    with pytest.raises(gd.InvalidDFormat):
+        gc.configure_consolidation("refl", dformat=("uint8", 0, 10, 5))
+    stored = gc.configure_consolidation("refl", compression="custom", creation_options={"compress": "deflate"},
+                                        resampling="average")
+    assert gc.get_consolidation_params("refl") == stored and stored.creation_options == {"COMPRESS": "deflate"}
+
+
+def test_consolidation_on_a_stored_grid(gc, indexed) -> None:
+    from shapely.geometry import box
+
+    inst, _, _, store = indexed
+    gc.create_grid("tiles", [("west", CRS, box(359000.0, 4825000.0, 362000.0, 4831000.0)),
+                             ("east", CRS, box(362000.0, 4825000.0, 366000.0, 4831000.0)),
+                             ("far", CRS, box(400000.0, 4825000.0, 402000.0, 4831000.0))])
+    layout = gc.create_layout("S", grid="tiles", resolution=RES, cell_size=128, block_size=64, max_records=5)
+    before = cube(gc, inst)
+    job = gc.consolidate(inst, layout, storage_uri=str(store)).run()
+    assert job.state is S.DONE and sorted(t.key for t in job.tasks) == ["east#0", "west#0"]
+    assert np.array_equal(cube(gc, inst).values, before.values)
+    assert {d.subdir for d in gc.list_datasets()} == {"GTIFF_DIR:1", "GTIFF_DIR:2", "GTIFF_DIR:3"}
+
+
+def test_consolidation_into_object_storage(gc, indexed, s3_server, s3_env, monkeypatch) -> None:
+    import uuid
+
+    import fsspec.config
+
+    inst, layout, _, _ = indexed
+    bucket = f"cons-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(bucket)
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"client_kwargs": {"endpoint_url": s3_server.endpoint_url},
+                                                    "key": s3_env["AWS_ACCESS_KEY_ID"],
+                                                    "secret": s3_env["AWS_SECRET_ACCESS_KEY"]})
+    before = cube(gc, inst)
+    job = gc.consolidate(inst, layout, storage_uri=f"s3://{bucket}/cubes").run()
+    assert job.state is S.DONE, [e.message for e in job.logs]
+    uris = {d.uri for d in gc.list_datasets()}
+    assert all(u.startswith(f"s3://{bucket}/cubes/L/") for u in uris)
+    keys = {o["Key"] for o in s3_server.client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert keys == {u.split("/", 3)[3] for u in uris}
+    assert np.array_equal(cube(gc, inst).values, before.values)  # read back through GDAL's /vsis3/
+    # a second consolidation with a new setting rewrites every file and deletes the old objects
+    gc.configure_consolidation("refl", compression="none")
+    assert gc.consolidate(inst, layout, storage_uri=f"s3://{bucket}/cubes").run().state is S.DONE
+    keys_after = {o["Key"] for o in s3_server.client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert not keys & keys_after and len(keys_after) == len(keys)
+    assert np.array_equal(cube(gc, inst).values, before.values)
