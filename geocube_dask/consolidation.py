@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +234,25 @@ def _client(client: Any) -> Iterator[Any]:
         yield own
 
 
+def _busy_with(token: str, dask_worker: Any = None) -> int:
+    """(Run on a worker) how many of its tasks with ``token`` in their key are still executing."""
+    states = ("executing", "long-running", "cancelled", "resumed")
+    return sum(1 for ts in dask_worker.state.tasks.values() if token in str(ts.key) and ts.state in states)
+
+
+def _wait_until_idle(client: Any, token: str, timeout: float = 300.0) -> None:
+    """Wait until no worker still executes one of the job's tasks: a cancelled task that is running
+    goes on to its end, and a file it uploads after the rollback would be left behind."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not sum(client.run(_busy_with, token).values()):
+                return
+        except Exception:  # noqa: BLE001 - a worker gone meanwhile runs nothing
+            return
+        time.sleep(0.2)
+
+
 def _error_text(exc: BaseException | None) -> str:
     if exc is None:
         return "cancelled"
@@ -276,6 +296,7 @@ def consolidate(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Pro
                 if gc.load_job(info.id).state is S.CONSOLIDATIONCANCELLING:
                     cancelled = True
                     dask_client.cancel(futures)
+                    _wait_until_idle(dask_client, job_token(info))
                     break
     current = gc.load_job(info.id)
     if cancelled or current.state is S.CONSOLIDATIONCANCELLING:

@@ -336,3 +336,26 @@ def test_consolidation_into_object_storage(gc, indexed, s3_server, s3_env, monke
     keys_after = {o["Key"] for o in s3_server.client.list_objects_v2(Bucket=bucket).get("Contents", [])}
     assert not keys & keys_after and len(keys_after) == len(keys)
     assert np.array_equal(cube(gc, inst).values, before.values)
+
+
+def test_cancel_from_elsewhere_while_running_stops_and_rolls_back(gc, catalog_url, indexed) -> None:
+    import geocube_dask as gd
+
+    inst, layout, _, store = indexed
+    before = catalogue(gc)
+    job = gc.consolidate(inst, layout, storage_uri=str(store), name="stopped")
+    other = gd.connect(catalog_url)  # another handle on the catalogue, as another process would have
+    answers = []
+
+    def progress(done: int, total: int) -> None:
+        if done >= 1 and not answers:
+            answers.append(other.get_job("stopped").cancel().info.state)  # the driver is alive: only marked
+
+    try:
+        assert job.run(progress=progress).state is S.FAILED
+    finally:
+        other.close()
+    assert answers == [S.CONSOLIDATIONCANCELLING]
+    assert catalogue(gc) == before and files_under(store) == [] and gc.job_locks(job.id) == []
+    assert {t.state for t in job.tasks} <= {TaskState.DONE, TaskState.CANCELLED}
+    assert [e.message for e in job.logs][-1].startswith("rolled back")
