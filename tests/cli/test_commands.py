@@ -102,7 +102,8 @@ def indexed(url: str, files: dict[str, Path], *extra: str) -> dict[str, Any]:
 
 def test_help_lists_every_command() -> None:
     text = ok(runner.invoke(COMMAND, ["--help"]))
-    for command in ("demo", "init", "variable", "instance", "record", "index", "dataset", "cube", "timeseries"):
+    for command in ("demo", "init", "variable", "instance", "record", "index", "dataset", "cube", "timeseries",
+                    "layout", "consolidate", "job"):
         assert command in text
 
 
