@@ -359,3 +359,26 @@ def test_cancel_from_elsewhere_while_running_stops_and_rolls_back(gc, catalog_ur
     assert catalogue(gc) == before and files_under(store) == [] and gc.job_locks(job.id) == []
     assert {t.state for t in job.tasks} <= {TaskState.DONE, TaskState.CANCELLED}
     assert [e.message for e in job.logs][-1].startswith("rolled back")
+
+
+def test_an_aoi_limits_the_cells_and_keeps_what_reaches_outside(gc, indexed) -> None:
+    from shapely.geometry import box
+
+    inst, layout, copies, store = indexed
+    before = cube(gc, inst)
+    to_lonlat = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    aoi = box(*to_lonlat.transform(361000.0, 4828500.0), *to_lonlat.transform(361500.0, 4829000.0))
+    job = gc.consolidate(inst, layout, storage_uri=str(store), aoi=aoi).run()
+    assert job.state is S.DONE and job.payload["cells"] == 1
+    (cell,) = {t.plan["cell"]["id"] for t in job.tasks}
+    # every scene reaches outside that cell: the originals stay ACTIVE, under the new file
+    assert {d.uri for d in gc.list_datasets() if not gc.get_container(d.uri).managed} == {
+        str(p) for p in copies.values()}
+    assert np.array_equal(cube(gc, inst).values, before.values)
+    first = {t.result["uri"] for t in job.tasks}
+    rest = gc.consolidate(inst, layout, storage_uri=str(store)).run()
+    assert rest.state is S.DONE and cell not in {t.plan["cell"]["id"] for t in rest.tasks}
+    assert first <= set(rest.payload["kept"])  # the first file is kept
+    assert all(gc.get_container(d.uri).managed for d in gc.list_datasets())  # now every original is retired
+    assert np.array_equal(cube(gc, inst).values, before.values)
+    assert set(per_record_and_file(gc).values()) == {1}
