@@ -7,6 +7,7 @@ from .entities import (
     DFormat,
     Grid,
     Instance,
+    JobState,
     Layout,
     Palette,
     PalettePoint,
@@ -16,6 +17,7 @@ from .entities import (
 from .errors import (
     AlreadyExists,
     CatalogConnectionError,
+    ConsolidationWriteError,
     DependencyError,
     GeocubeError,
     IncompatibleDataset,
@@ -23,6 +25,7 @@ from .errors import (
     InvalidDFormat,
     InvalidGeometry,
     InvalidName,
+    JobConflict,
     NotFound,
     SchemaVersionError,
     SourceReadError,
@@ -32,11 +35,12 @@ from .geocube import Geocube, connect
 from .graph.cube import cube_from_plan
 from .graph.load import load
 from .graph.plan import CubePlan
+from .jobs import Job
 
 __all__ = [
-    "AlreadyExists", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
-    "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
-    "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
-    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "UnreadableFile",
-    "Variable", "connect", "cube_from_plan", "load",
+    "AlreadyExists", "CatalogConnectionError", "ConsolidationWriteError", "Container", "CubePlan", "DFormat",
+    "Dataset", "DatasetStatus", "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset",
+    "Instance", "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Job", "JobConflict",
+    "JobState", "Layout", "NotFound", "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError",
+    "UnreadableFile", "Variable", "connect", "cube_from_plan", "load",
 ]

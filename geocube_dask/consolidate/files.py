@@ -26,15 +26,11 @@ import numpy as np
 import rasterio
 from affine import Affine
 
-from ..errors import GeocubeError
+from ..errors import ConsolidationWriteError, GeocubeError
 from ..projection import crs_string
 from ..storage import upload
 
 STAGING_CONFIG = "geocube.staging-dir"
-
-
-class ConsolidationWriteError(GeocubeError):
-    """A consolidated file could not be written, assembled or uploaded (names the file)."""
 
 
 @dataclass(frozen=True)
