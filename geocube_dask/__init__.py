@@ -9,6 +9,7 @@ from .entities import (
     DFormat,
     Grid,
     Instance,
+    JobState,
     Layout,
     Palette,
     PalettePoint,
@@ -18,6 +19,7 @@ from .entities import (
 from .errors import (
     AlreadyExists,
     CatalogConnectionError,
+    ConsolidationWriteError,
     DependencyError,
     GeocubeError,
     IncompatibleDataset,
@@ -25,6 +27,7 @@ from .errors import (
     InvalidDFormat,
     InvalidGeometry,
     InvalidName,
+    JobConflict,
     NotFound,
     SchemaVersionError,
     SourceReadError,
@@ -34,11 +37,12 @@ from .geocube import Geocube, connect
 from .graph.cube import cube_from_plan
 from .graph.load import load
 from .graph.plan import CubePlan
+from .jobs import Job
 
 __all__ = [
-    "AlreadyExists", "Aoi", "CatalogConnectionError", "Container", "CubePlan", "DFormat", "Dataset", "DatasetStatus",
-    "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset", "Instance",
-    "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Layout", "NotFound",
-    "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError", "TidyReport", "UnreadableFile",
-    "Variable", "connect", "cube_from_plan", "load",
+    "AlreadyExists", "Aoi", "CatalogConnectionError", "ConsolidationWriteError", "Container", "CubePlan", "DFormat",
+    "Dataset", "DatasetStatus", "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset",
+    "Instance", "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Job", "JobConflict",
+    "JobState", "Layout", "NotFound", "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError",
+    "TidyReport", "UnreadableFile", "Variable", "connect", "cube_from_plan", "load",
 ]

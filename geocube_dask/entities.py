@@ -339,3 +339,112 @@ class Grid:
     name: str
     description: str = ""
     cells: tuple[Cell, ...] = ()
+
+
+# --- jobs ----------------------------------------------------------------------------------------------
+
+
+class JobState(StrEnum):
+    """The states of GEOCUBE.md "Job states" (consolidation and deletion jobs share the names)."""
+
+    NEW = "NEW"
+    CREATED = "CREATED"
+    INITIALISATIONFAILED = "INITIALISATIONFAILED"
+    CONSOLIDATIONINPROGRESS = "CONSOLIDATIONINPROGRESS"
+    CONSOLIDATIONFAILED = "CONSOLIDATIONFAILED"
+    CONSOLIDATIONDONE = "CONSOLIDATIONDONE"
+    CONSOLIDATIONINDEXED = "CONSOLIDATIONINDEXED"
+    CONSOLIDATIONEFFECTIVE = "CONSOLIDATIONEFFECTIVE"
+    CONSOLIDATIONCANCELLING = "CONSOLIDATIONCANCELLING"
+    ABORTED = "ABORTED"
+    ROLLBACKFAILED = "ROLLBACKFAILED"
+    DELETIONINPROGRESS = "DELETIONINPROGRESS"
+    DELETIONEFFECTIVE = "DELETIONEFFECTIVE"
+    DONEBUTUNTIDY = "DONEBUTUNTIDY"
+    DONE = "DONE"
+    FAILED = "FAILED"
+
+
+class JobType(StrEnum):
+    CONSOLIDATION = "consolidation"
+    DELETION = "deletion"
+
+
+class ExecutionLevel(StrEnum):
+    """How often a job stops and waits for ``job.next()`` (see :mod:`geocube_dask.jobs`)."""
+
+    ASYNC = "async"
+    CRITICAL = "step-by-step-critical"
+    MAJOR = "step-by-step-major"
+    ALL = "step-by-step-all"
+
+
+class TaskState(StrEnum):
+    NEW = "NEW"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job row: what the catalogue stores of a job (the running logic is :class:`geocube_dask.jobs.Job`).
+
+    ``version`` grows by one with every change: a change is written only if the row still has the
+    version it was read with (optimistic concurrency). ``owner`` is ``host:pid`` of the process that
+    last ran a step, so that a job left "in progress" by a dead process can be recognised.
+    """
+
+    id: str
+    name: str
+    type: JobType
+    state: JobState
+    execution_level: ExecutionLevel
+    waiting: bool
+    payload: Mapping[str, Any]
+    created: datetime
+    updated: datetime
+    version: int = 0
+    owner: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of a job's work that can fail and be re-run alone (a consolidation task writes one file).
+
+    ``plan`` is what to do (JSON), ``result`` what the job indexes once it is done, ``error`` why it
+    failed (naming the file it could not read or write).
+    """
+
+    job_id: str
+    key: str
+    kind: str
+    state: TaskState
+    plan: Mapping[str, Any]
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    time: datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ConsolidationParams:
+    """How a variable's consolidated files store it: data format, exponent, compression, resampling.
+
+    ``compression`` is ``lossless`` (default), ``lossy`` (``max_error`` in stored units), ``none`` or
+    ``custom`` (``creation_options`` for GDAL's COG driver, checked against an allow-list).
+    ``resampling`` is the overview resampling (None: derived from the variable's).
+    """
+
+    variable_id: str
+    dformat: DFormat
+    exponent: float = 1.0
+    compression: str = "lossless"
+    max_error: float | None = None
+    creation_options: Mapping[str, str] = field(default_factory=dict)
+    resampling: str | None = None

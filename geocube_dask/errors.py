@@ -57,3 +57,12 @@ class SchemaVersionError(GeocubeError):
 
 class CatalogConnectionError(GeocubeError):
     """The catalogue database cannot be reached or opened."""
+
+
+class JobConflict(GeocubeError):
+    """A job cannot do what was asked now: another job holds its datasets, another process changed it,
+    or it is in a state where the operation makes no sense."""
+
+
+class ConsolidationWriteError(GeocubeError):
+    """A consolidated file could not be written, assembled or uploaded (names the file)."""

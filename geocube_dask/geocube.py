@@ -14,8 +14,9 @@ from typing import Any
 import xarray as xr
 
 from .catalog.catalog import Catalog
+from .catalog.consolidation import check_params
 from .consolidate.interlacing import normalize_pattern
-from .entities import Instance, Layout, Record, Variable
+from .entities import ConsolidationParams, DFormat, Instance, JobState, Layout, Record, Variable
 from .errors import InvalidArgument
 from .graph.cube import cube_from_plan
 from .graph.empty import drop_empty_images
@@ -29,6 +30,8 @@ from .graph.timeseries import (
     point_series,
     polygon_series,
 )
+from .jobs import Job
+from .projection import crs_string, transform_polygon
 from .storage import gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
@@ -201,6 +204,115 @@ class Geocube(Catalog):
         plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1024, on_error)
         series = polygon_series(cube_from_plan(plan), geom, crs, reduce).compute()
         return drop_empty_images(series, plan.dformat.nodata if reduce is None else math.nan)  # reduced: NaN
+
+    # --- consolidation and jobs ------------------------------------------------------------------------
+
+    def configure_consolidation(
+        self,
+        variable: Variable | str,
+        dformat: Any = None,
+        exponent: float = 1,
+        compression: str = "lossless",
+        max_error: float | None = None,
+        creation_options: dict[str, Any] | None = None,
+        resampling: str | None = None,
+    ) -> ConsolidationParams:
+        """How ``variable`` is stored by consolidation: ``dformat`` (default: the variable's), ``exponent``
+        of the mapping, ``compression`` ``"lossless"`` (default), ``"lossy"`` (with ``max_error``, in stored
+        units) or ``"custom"`` (``creation_options`` for GDAL's COG driver), and the overview
+        ``resampling`` (default: from the variable's). Checked now (bad options raise InvalidArgument)."""
+        from .consolidate.cog import creation_options as cog_options
+
+        var = self.get_variable(variable)
+        params = ConsolidationParams(
+            var.id, var.dformat if dformat is None else DFormat.parse(dformat), exponent, compression, max_error,
+            dict(creation_options or {}), resampling,
+        )
+        params = check_params(params)
+        cog_options(params.dformat.dtype, compression=params.compression, max_error=params.max_error,
+                    creation_options=dict(params.creation_options) or None, bands=len(var.bands))
+        return self.set_consolidation_params(params)
+
+    def tile_aoi(self, aoi: Any, layout: Layout | str, aoi_crs: Any = "EPSG:4326") -> list[Any]:
+        """The cells of ``layout`` covering ``aoi`` (a geometry in ``aoi_crs``), each a
+        :class:`~geocube_dask.consolidate.cells.CellGrid` (id, crs, transform, shape): regular cells north
+        to south then west to east, a stored grid's cells by id."""
+        from .consolidate.cells import regular_cells, stored_cells
+
+        lay = layout if isinstance(layout, Layout) else self.get_layout(layout)
+        if lay.grid in ("regular", "single"):
+            return regular_cells(lay, aoi, area_crs=aoi_crs)
+        if lay.resolution is None:
+            raise InvalidArgument(f"layout {lay.name!r} has no resolution: a stored grid's cells need one")
+        lonlat = transform_polygon(aoi, crs_string(aoi_crs), "EPSG:4326")
+        return stored_cells(self.grid_cells(lay.grid, aoi=lonlat), lay.resolution, area=aoi, area_crs=aoi_crs)
+
+    def consolidate(
+        self,
+        instance: Instance | str,
+        layout: Layout | str,
+        *,
+        records: Sequence[Record | str] | None = None,
+        tags: dict[str, str | None] | None = None,
+        time: tuple[Any, Any] | None = None,
+        aoi: Any = None,
+        name: str | None = None,
+        storage_uri: str | None = None,
+        execution_level: str = "async",
+    ) -> Job:
+        """Create (and persist) a job consolidating the ACTIVE datasets of ``instance`` over the chosen
+        records (``records=`` or ``tags=``/``time=``, within ``aoi`` in EPSG:4326) into files laid out by
+        ``layout`` under ``storage_uri`` (default ``$GEOCUBE_STORAGE``, else ``./geocube-data``).
+
+        The datasets are locked for the job: a job over a dataset another job holds is refused
+        (JobConflict naming it). Nothing runs until ``job.run()``; see :mod:`geocube_dask.jobs` for the
+        states and ``execution_level`` (``async``, ``step-by-step-critical|major|all``).
+        """
+        from . import consolidation
+
+        info = consolidation.create(self, instance, layout, records=records, tags=tags, time=time, aoi=aoi,
+                                    name=name, storage_uri=storage_uri, execution_level=execution_level)
+        return Job(self, info)
+
+    def delete_datasets_job(
+        self,
+        instance: Instance | str,
+        *,
+        records: Sequence[Record | str] | None = None,
+        tags: dict[str, str | None] | None = None,
+        time: tuple[Any, Any] | None = None,
+        aoi: Any = None,
+        name: str | None = None,
+        execution_level: str = "async",
+    ) -> Job:
+        """Create a deletion job over the datasets of ``instance`` matching the filters (any status):
+        they are locked, marked TODELETE, then deleted with the managed files they leave empty."""
+        from . import deletion
+
+        info = deletion.create(self, instance, records=records, tags=tags, time=time, aoi=aoi, name=name,
+                               execution_level=execution_level)
+        return Job(self, info)
+
+    def get_job(self, job: str) -> Job:
+        """The job with this name or id. Raises NotFound."""
+        return Job(self, self.load_job(job))
+
+    def list_jobs(self, name_like: str | None = None, state: Any = None) -> list[Job]:
+        """Jobs (name pattern with ``*``/``?``; a state or a list of states), oldest first."""
+        return [Job(self, info) for info in self.find_jobs(name_like=name_like, state=state)]
+
+    def clean_jobs(self, state: Any = (JobState.DONE, JobState.FAILED), name_like: str | None = None) -> int:
+        """Delete finished jobs (DONE or FAILED, or those of ``state`` among them) with their logs and
+        tasks; return how many. A job in any other state still holds datasets or files: finish or cancel
+        it first."""
+        states = [state] if isinstance(state, str) else list(state)
+        unfinished = sorted({str(s) for s in states} - {JobState.DONE.value, JobState.FAILED.value})
+        if unfinished:
+            raise InvalidArgument(
+                f"only DONE and FAILED jobs can be cleaned, not {', '.join(unfinished)}: finish them (retry()) or "
+                "cancel them first"
+            )
+        return self.delete_job_rows([j.id for j in self.find_jobs(name_like=name_like, state=states)])
 
 
 def search_area(grid: GridSpec) -> Any:

@@ -26,7 +26,7 @@ def test_the_module_defines_the_documented_classes() -> None:
     assert names == {
         "GeocubeError", "InvalidArgument", "InvalidName", "InvalidDFormat", "InvalidGeometry", "NotFound",
         "AlreadyExists", "DependencyError", "IncompatibleDataset", "UnreadableFile", "SourceReadError",
-        "SchemaVersionError", "CatalogConnectionError",
+        "SchemaVersionError", "CatalogConnectionError", "JobConflict", "ConsolidationWriteError",
     }
 
 

@@ -14,12 +14,14 @@ import sqlalchemy as sa
 
 from ..errors import CatalogConnectionError
 from .aois import AoiMixin
+from .consolidation import ConsolidationMixin
 from .datasets import DatasetMixin
 from .db.engine import connection_error, database_url, make_engine
 from .db.migrate import migrate
 from .indexing import IndexMixin
 from .ingest.stac import StacMixin
 from .instances import InstanceMixin
+from .jobs import JobMixin
 from .layouts import LayoutMixin
 from .mapping import MappingMixin
 from .palettes import PaletteMixin
@@ -40,6 +42,8 @@ class Catalog(
     LayoutMixin,
     StacMixin,
     TidyMixin,
+    JobMixin,
+    ConsolidationMixin,
 ):
     """A connection to a catalogue database (``sqlite:///file.db`` or ``postgresql+psycopg2://…``).
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..entities import Container, Dataset, DatasetStatus, Instance, Record
 from ..errors import InvalidArgument, NotFound
@@ -68,6 +69,27 @@ def _cached_id(cache: dict[Any, str], value: Any, resolve: Callable[[Any], str])
 R_LABELS = tuple(
     (sa.type_coerce(c, sa.Text) if c.name == "tags" else c).label(f"r_{c.name}") for c in RECORD_COLUMNS
 )
+
+
+def delete_dataset_rows(conn: Connection, ids: Sequence[int]) -> list[str]:
+    """Delete datasets inside the caller's transaction, and the containers they leave empty; return the
+    uris of the emptied *managed* containers (sorted), whose files are then the caller's to delete."""
+    uris: set[str] = set()
+    for part in chunks(ids):
+        uris.update(
+            conn.execute(sa.select(datasets.c.container_uri).distinct().where(datasets.c.id.in_(part))).scalars()
+        )
+        conn.execute(datasets.delete().where(datasets.c.id.in_(part)))
+    emptied: list[str] = []
+    for part in chunks(sorted(uris)):
+        empty = ~sa.exists().where(datasets.c.container_uri == containers.c.uri)
+        rows = conn.execute(
+            containers.delete()
+            .where(containers.c.uri.in_(part), empty)
+            .returning(containers.c.uri, containers.c.managed)
+        ).all()
+        emptied += [r.uri for r in rows if r.managed]
+    return sorted(emptied)
 
 
 class DatasetMixin(Connected):
@@ -163,22 +185,7 @@ class DatasetMixin(Connected):
             return []
         with self._tx() as conn:
             check_ids_exist(conn, datasets.c.id, wanted, "dataset", ": nothing was changed")
-            uris: set[str] = set()
-            for part in chunks(wanted):
-                uris.update(
-                    conn.execute(sa.select(datasets.c.container_uri).distinct().where(datasets.c.id.in_(part))).scalars()
-                )
-                conn.execute(datasets.delete().where(datasets.c.id.in_(part)))
-            emptied: list[str] = []
-            for part in chunks(sorted(uris)):
-                empty = ~sa.exists().where(datasets.c.container_uri == containers.c.uri)
-                rows = conn.execute(
-                    containers.delete()
-                    .where(containers.c.uri.in_(part), empty)
-                    .returning(containers.c.uri, containers.c.managed)
-                ).all()
-                emptied += [r.uri for r in rows if r.managed]
-            return sorted(emptied)
+            return delete_dataset_rows(conn, wanted)
 
     def get_container(self, uri: str) -> Container:
         """The container (file) ``uri``. Raises NotFound."""

@@ -33,13 +33,18 @@ USES: dict[str, tuple[sa.Column[Any], tuple[sa.Column[Any], ...]]] = {
     "containers": (schema.containers.c.uri, (schema.datasets.c.container_uri,)),
     "instances": (schema.instances.c.id, (schema.datasets.c.instance_id,)),
     "variables": (schema.variables.c.id, (schema.instances.c.variable_id,)),
-    "layouts": (schema.layouts.c.name, ()),
+    "layouts": (schema.layouts.c.name, (schema.layout_files.c.layout_name,)),
     "grids": (schema.grids.c.name, (schema.layouts.c.grid_name,)),
 }
 # Columns of rows that are part of the row they refer to (deleted with it by ON DELETE CASCADE).
 PARTS: dict[str, tuple[sa.Column[Any], ...]] = {
     "records": (schema.record_tags.c.record_id,),
     "grids": (schema.grid_cells.c.grid_name,),
+    # which layout cell a consolidated file holds goes with the file; its instance is gone by then
+    "containers": (schema.layout_files.c.container_uri,),
+    "instances": (schema.layout_files.c.instance_id,),
+    # a variable's consolidation settings go with it
+    "variables": (schema.consolidation_params.c.variable_id,),
 }
 
 

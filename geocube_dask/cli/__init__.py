@@ -7,7 +7,8 @@ The catalogue is ``--db URL``, else ``$GEOCUBE_DB``, else the SQLite file ``./ge
 opened by the commands that need it (``geocube cube --from-plan`` needs none).
 
 The commands live in ``cli.catalog`` (variable, instance, record, dataset, aoi, tidy), ``cli.index`` (index),
-``cli.cube`` (cube, timeseries) and ``cli.demo`` (demo); this module assembles them.
+``cli.cube`` (cube, timeseries), ``cli.layouts`` (layout), ``cli.jobs`` (consolidate, job) and
+``cli.demo`` (demo); this module assembles them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from .catalog import aoi_app, dataset_app, instance_app, record_app, tidy, varia
 from .common import Json, State, state
 from .cube import cube, timeseries
 from .index import index
+from .jobs import consolidate, job_app
+from .layouts import layout_app
 from .output import Output, fail, fmt_catalogue, table
 
 
@@ -141,3 +144,6 @@ app.command()(tidy)
 app.command()(index)
 app.command()(cube)
 app.command()(timeseries)
+app.add_typer(layout_app, name="layout")
+app.add_typer(job_app, name="job")
+app.command()(consolidate)

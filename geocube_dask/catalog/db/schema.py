@@ -198,6 +198,90 @@ layouts = sa.Table(
     sa.Index("ix_layouts_grid_name", "grid_name"),
 )
 
+JOB_TYPES = ("consolidation", "deletion")
+TASK_STATES = ("NEW", "DONE", "FAILED", "CANCELLED")
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False, unique=True),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(32), nullable=False),
+    sa.Column("execution_level", sa.String(32), nullable=False),
+    sa.Column("waiting", sa.Boolean, nullable=False),
+    sa.Column("payload", JSONText, nullable=False),
+    sa.Column("owner", sa.Text, nullable=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.CheckConstraint("type IN ('consolidation', 'deletion')", name="type"),
+    sa.Index("ix_jobs_state", "state"),
+)
+
+job_logs = sa.Table(
+    "job_logs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("job_id", Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("time", UTCDateTime, nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Index("ix_job_logs_job_id_id", "job_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+tasks = sa.Table(
+    "tasks",
+    metadata,
+    sa.Column("job_id", Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("plan", JSONText, nullable=False),
+    sa.Column("result", JSONText, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.CheckConstraint("state IN ('NEW', 'DONE', 'FAILED', 'CANCELLED')", name="state"),
+)
+
+# A dataset is locked by at most one job: the primary key says so.
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("dataset_id", BigId, sa.ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("job_id", Uuid, sa.ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
+    sa.Index("ix_locks_job_id", "job_id"),
+)
+
+consolidation_params = sa.Table(
+    "consolidation_params",
+    metadata,
+    sa.Column("variable_id", Uuid, sa.ForeignKey("variables.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("dtype", sa.String(16), nullable=False),
+    sa.Column("nodata", FloatText, nullable=False),
+    sa.Column("min", sa.Double, nullable=False),
+    sa.Column("max", sa.Double, nullable=False),
+    sa.Column("exponent", sa.Double, nullable=False),
+    sa.Column("compression", sa.String(16), nullable=False),
+    sa.Column("max_error", sa.Double, nullable=True),
+    sa.Column("creation_options", JSONText, nullable=False),
+    sa.Column("resampling", sa.String(16), nullable=True),
+    sa.CheckConstraint("compression IN ('lossless', 'lossy', 'none', 'custom')", name="compression"),
+)
+
+# The files consolidation wrote for a layout: which cell of which instance, and with which settings
+# (``signature``), so that a later consolidation leaves an unchanged file alone. Removed with its container.
+layout_files = sa.Table(
+    "layout_files",
+    metadata,
+    sa.Column("container_uri", sa.Text, sa.ForeignKey("containers.uri", ondelete="CASCADE"), primary_key=True),
+    sa.Column("layout_name", sa.Text, sa.ForeignKey("layouts.name", ondelete="CASCADE"), nullable=False),
+    sa.Column("instance_id", Uuid, sa.ForeignKey("instances.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("cell_id", sa.Text, nullable=False),
+    sa.Column("signature", sa.String(64), nullable=False),
+    sa.Index("ix_layout_files_layout_instance_cell", "layout_name", "instance_id", "cell_id"),
+)
+
 # Spatially indexed geometry columns: table → (geometry column, R*Tree table used on SQLite).
 GEOMETRY_COLUMNS: dict[str, str] = {"aois": "geom", "datasets": "footprint_4326", "grid_cells": "geom_4326"}
 
