@@ -13,6 +13,7 @@ Run directly (what the fixtures do)::
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -43,15 +44,63 @@ PRIVATE_HEADER = "X-Geocube-Token"
 PRIVATE_TOKEN = "let-me-in"
 
 
+STATS_PATH = "/__stats__"
+
+
+class _Stats:
+    """Requests served and body bytes sent since the last reset (``GET /__stats__?reset=1``)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.bytes = 0
+
+    def add(self, nbytes: int) -> None:
+        with self.lock:
+            self.requests += 1
+            self.bytes += nbytes
+
+    def snapshot(self, reset: bool) -> dict[str, int]:
+        with self.lock:
+            out = {"requests": self.requests, "bytes": self.bytes}
+            if reset:
+                self.requests = self.bytes = 0
+        return out
+
+
 class RangeRequestHandler(SimpleHTTPRequestHandler):
     """Static files with single byte-range support (RFC 9110), as GDAL's /vsicurl/ needs.
 
     ``Range: bytes=a-b``, ``bytes=a-`` and ``bytes=-n`` get a 206 with that slice; an unsatisfiable
     range gets 416; a multi-range request gets the whole file (200), which the RFC allows. Missing
-    files get 404.
+    files get 404. ``GET /__stats__`` answers how many requests were served and how many body bytes
+    sent (``?reset=1`` also resets the counts): benchmarks count a reader's requests with it.
     """
 
     protocol_version = "HTTP/1.1"  # keep-alive, as GDAL's curl expects from a real server
+    stats = _Stats()
+
+    def do_GET(self) -> None:  # noqa: N802 - name of the base class's method
+        if self.path.split("?")[0] == STATS_PATH:
+            body = json.dumps(self.stats.snapshot(reset="reset=1" in self.path)).encode()
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        if self.path.split("?")[0] != STATS_PATH:
+            self.stats.add(0)
+        super().send_response(code, message)
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword.lower() == "content-length" and self.command == "GET" and self.path.split("?")[0] != STATS_PATH:
+            with self.stats.lock:
+                self.stats.bytes += int(value)
+        super().send_header(keyword, value)
 
     def end_headers(self) -> None:
         self.send_header("Accept-Ranges", "bytes")
@@ -196,6 +245,11 @@ class HttpServer:
 
     def url(self, relative: str) -> str:
         return f"{self.base_url}/{relative.lstrip('/')}"
+
+    def stats(self, reset: bool = False) -> dict[str, int]:
+        """``{"requests": n, "bytes": b}`` served since the last reset (and reset them if asked)."""
+        with urllib.request.urlopen(self.url(STATS_PATH + ("?reset=1" if reset else ""))) as resp:
+            return json.loads(resp.read())
 
     def put(self, local: str | os.PathLike[str], relative: str) -> str:
         """Copy a local file under the served directory and return its URL."""
