@@ -381,6 +381,8 @@ def _remove_staging(info: JobInfo) -> None:
     root = staging_root(FileSettings.from_json(settings["files"])) if settings else None
     if root is not None:
         shutil.rmtree(root / job_token(info), ignore_errors=True)
+        with contextlib.suppress(OSError):  # the shared root goes too once no job uses it
+            root.rmdir()
 
 
 def delete_untidy(gc: Geocube, info: JobInfo) -> list[str]:

@@ -45,6 +45,9 @@ PRIVATE_TOKEN = "let-me-in"
 
 
 STATS_PATH = "/__stats__"
+# seconds each GET waits before it is answered (GEOCUBE_TEST_HTTP_LATENCY_MS): benchmarks use it to
+# give loopback the first-byte latency of object storage (tens of milliseconds), where requests cost
+LATENCY_S = float(os.environ.get("GEOCUBE_TEST_HTTP_LATENCY_MS", "0")) / 1000
 
 
 class _Stats:
@@ -81,6 +84,8 @@ class RangeRequestHandler(SimpleHTTPRequestHandler):
     stats = _Stats()
 
     def do_GET(self) -> None:  # noqa: N802 - name of the base class's method
+        if LATENCY_S and self.path.split("?")[0] != STATS_PATH:
+            time.sleep(LATENCY_S)
         if self.path.split("?")[0] == STATS_PATH:
             body = json.dumps(self.stats.snapshot(reset="reset=1" in self.path)).encode()
             self.send_response(HTTPStatus.OK)
