@@ -239,13 +239,17 @@ def compute_chunk(
 
 def _copies_as_is(ctx: ChunkContext, sr: SourceRead, first: bool) -> bool:
     """Whether the source can be copied over the chunk without a validity test: it is the first painted
-    (the chunk is all nodata), its values are the variable's values, and its nodata is the variable's."""
+    (the chunk is all nodata), its values are the variable's values, its nodata is the variable's, and
+    it holds no NaN other than its nodata (NaN is never data: a float source whose nodata is a number may
+    still hold NaN pixels, which must become the variable's nodata)."""
     if not (first and sr.mapping.is_identity):
         return False
     a, b = sr.source.dformat.nodata, ctx.dformat.nodata
     if a is None or b is None:
         return False
-    return a == b or (math.isnan(a) and math.isnan(b))
+    if math.isnan(a) and math.isnan(b):
+        return True
+    return a == b and np.dtype(sr.source.dformat.dtype).kind != "f"
 
 
 def _paint_source(
