@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -260,8 +261,9 @@ def gdal_env_context(env: Mapping[str, str]) -> Iterator[None]:
 
     ``rasterio.Env(**env)`` refuses ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, so those are set as
     plain config options inside the environment; rasterio removes them again when the block ends.
-    rasterio also wants ``GDAL_CACHEMAX`` as an integer (megabytes): a numeric string is converted, and a
-    value such as ``10%`` is left out (the block cache size is the worker machine's business).
+    ``GDAL_CACHEMAX`` is left out: GDAL's block cache is one per process (rasterio sets it with
+    ``GDALSetCacheMax64``, in bytes), so concurrent tasks setting and restoring it would race; it is set
+    once per process by :func:`set_block_cache_once`.
     In a child thread rasterio sets thread-local options, so concurrent tasks do not see each other's.
     """
     if not env:
@@ -273,10 +275,49 @@ def gdal_env_context(env: Mapping[str, str]) -> Iterator[None]:
 
     plain: dict[str, object] = {k: v for k, v in env.items() if k.upper() not in _RASTERIO_REFUSED}
     creds = {k.upper(): v for k, v in env.items() if k.upper() in _RASTERIO_REFUSED}
-    cachemax = plain.pop("GDAL_CACHEMAX", None)
-    if cachemax is not None and str(cachemax).strip().isdigit():
-        plain["GDAL_CACHEMAX"] = int(str(cachemax).strip())
+    plain.pop("GDAL_CACHEMAX", None)
     with rasterio.Env(session=DummySession(), **plain):
         if creds:
             rasterio.env.setenv(**creds)
         yield
+
+
+# --- GDAL's block cache: one per process ---------------------------------------------------------------
+
+_block_cache_lock = threading.Lock()
+_block_cache_bytes: int | None = None
+
+
+def block_cache_bytes(value: object) -> int | None:
+    """``GDAL_CACHEMAX`` as GDAL reads it, in bytes: a number below 100,000 is megabytes, a larger one
+    bytes, ``"NN%"`` a share of the machine's memory; ``None`` for anything else."""
+    text = str(value).strip().upper().removesuffix("MB")
+    try:
+        if text.endswith("%"):
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+            return int(total * float(text[:-1]) / 100)
+        number = float(text)
+    except (ValueError, OSError):
+        return None
+    if number <= 0:
+        return None
+    return int(number * 2**20) if number < 100_000 else int(number)
+
+
+def set_block_cache_once(value: object) -> int | None:
+    """Size GDAL's block cache for this whole process, once: the first call that gives a usable value
+    (see :func:`block_cache_bytes`) sets it and later calls change nothing. Returns the bytes set in this
+    process (None while unset). The cache is process-wide in GDAL, so a per-task setting could only race."""
+    global _block_cache_bytes
+    if _block_cache_bytes is not None:
+        return _block_cache_bytes
+    nbytes = block_cache_bytes(value)
+    if nbytes is None:
+        return None
+    with _block_cache_lock:
+        if _block_cache_bytes is None:
+            from rasterio._env import set_gdal_config  # GDALSetCacheMax64: bytes, process-wide
+
+            set_gdal_config("GDAL_CACHEMAX", nbytes)
+            _block_cache_bytes = nbytes
+    return _block_cache_bytes

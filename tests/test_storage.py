@@ -107,10 +107,23 @@ def test_gdal_env_context_is_per_thread_and_restored() -> None:
     thread = threading.Thread(target=task)
     thread.start()
     thread.join()
-    assert {k: seen["inside"][k] for k in env} == env  # rasterio.Env alone refuses the AWS keys
+    assert {k: seen["inside"][k] for k in env if k != "GDAL_CACHEMAX"} == {
+        k: v for k, v in env.items() if k != "GDAL_CACHEMAX"}  # rasterio.Env alone refuses the AWS keys
+    assert "GDAL_CACHEMAX" not in seen["inside"]  # one per process: see set_block_cache_once
     assert not set(env) & set(seen["after"])
     with storage.gdal_env_context({}), storage.gdal_env_context({"GDAL_CACHEMAX": "5%"}):
         assert "GDAL_CACHEMAX" not in storage.gdal_env()
+
+
+@pytest.mark.parametrize(("value", "nbytes"), [(128, 128 * 2**20), ("64", 64 * 2**20), ("32MB", 32 * 2**20),
+                                               ("200000", 200000), ("abc", None), (0, None), ("-5", None)])
+def test_block_cache_bytes_reads_values_as_gdal_does(value: object, nbytes: int | None) -> None:
+    assert storage.block_cache_bytes(value) == nbytes
+
+
+def test_block_cache_bytes_reads_a_share_of_memory() -> None:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert storage.block_cache_bytes("10%") == int(total * 0.1)
 
 
 def test_fsspec_helpers(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..entities import DFormat
+from ..storage import set_block_cache_once
 from .grid import GridSpec
 from .mapping import Mapping, cast, valid_mask
 from .plan import Source
@@ -36,22 +37,27 @@ NEAREST_EPS = 1e-10
 DEFAULT_CACHE_BYTES = 256 * 2**20
 
 
-def gdal_cachemax() -> int:
-    """Megabytes of GDAL block cache while a chunk task reads (``geocube.gdal-cachemax``, default 128),
-    unless the plan's GDAL settings give ``GDAL_CACHEMAX``: GDAL's own default (5 % of the machine's
-    memory per process) is more than a dask worker's memory limit allows."""
+def gdal_cachemax(configured: int | str | None = None) -> int:
+    """Megabytes of GDAL block cache for a process that computes chunks: ``configured`` (captured from
+    the client's ``geocube.gdal-cachemax`` when the graph was built), else this process's
+    ``geocube.gdal-cachemax``, else 128. GDAL's own default (5 % of the machine's memory per process) is
+    more than a dask worker's memory limit allows. The cache is one per process: it is set once, by the
+    first chunk task that runs there (:func:`~geocube_dask.storage.set_block_cache_once`)."""
     import dask.config
 
-    return int(dask.config.get("geocube.gdal-cachemax", 128))
+    value = configured if configured is not None else dask.config.get("geocube.gdal-cachemax", 128)
+    return int(value)
 
 
-def cache_budget() -> int:
-    """Bytes of resampling set-ups a process keeps: ``geocube.cache-bytes`` in dask's config, else a
+def cache_budget(configured: int | str | None = None) -> int:
+    """Bytes of resampling set-ups a process keeps: ``configured`` (captured from the client's
+    ``geocube.cache-bytes`` when the graph was built), else this process's ``geocube.cache-bytes``, else a
     quarter of a distributed worker's memory limit, else 256 MiB."""
     import dask.config
     from dask.utils import parse_bytes
 
-    configured = dask.config.get("geocube.cache-bytes", None)
+    if configured is None:
+        configured = dask.config.get("geocube.cache-bytes", None)
     if configured is not None:
         return int(parse_bytes(configured) if isinstance(configured, str) else configured)
     try:
@@ -65,6 +71,14 @@ def cache_budget() -> int:
     return DEFAULT_CACHE_BYTES
 
 
+def configured_settings() -> tuple[int | str | None, int | str | None]:
+    """The client's ``geocube.cache-bytes`` and ``geocube.gdal-cachemax`` (None where unset), captured
+    into a graph when it is built so that workers use the client's settings, not their own."""
+    import dask.config
+
+    return dask.config.get("geocube.cache-bytes", None), dask.config.get("geocube.gdal-cachemax", None)
+
+
 @dataclass(frozen=True)
 class ChunkContext:
     """What every chunk task of one cube shares."""
@@ -75,6 +89,8 @@ class ChunkContext:
     resampling: str
     env: tuple[tuple[str, str], ...]
     on_error: str
+    cache_bytes: int | str | None = None  # the client's geocube.cache-bytes (None: the worker's)
+    gdal_cachemax: int | str | None = None  # the client's geocube.gdal-cachemax (None: the worker's)
 
 
 @dataclass(frozen=True)
@@ -111,8 +127,8 @@ class _GatherCache:
             self.items.move_to_end(key)
             return item[0]
 
-    def put(self, key: tuple[Any, ...], value: Any, nbytes: int) -> None:
-        self.max_bytes = cache_budget()
+    def put(self, key: tuple[Any, ...], value: Any, nbytes: int, budget: int | None = None) -> None:
+        self.max_bytes = cache_budget() if budget is None else budget
         with self.lock:
             if key in self.items:
                 return
@@ -163,13 +179,13 @@ def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: i
     sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=method == "near")
     setup = _gather_setup(sx, sy, lg) if method == "near" else _kernel_setup(sx, sy, lg, method, sr.scale)
     if setup is None:
-        _cache.put(key, "empty", 64)
+        _cache.put(key, "empty", 64, cache_budget(ctx.cache_bytes))
         return None
     if isinstance(setup, _Gather):
         nbytes = setup.index.nbytes + (setup.inside.nbytes if setup.inside is not None else 0)
     else:
         nbytes = setup.resampler.nbytes
-    _cache.put(key, setup, nbytes)
+    _cache.put(key, setup, nbytes, cache_budget(ctx.cache_bytes))
     return setup
 
 
@@ -224,7 +240,7 @@ def compute_chunk(
     nodata = ctx.dformat.nodata
     out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
     env = dict(ctx.env)
-    env.setdefault("GDAL_CACHEMAX", gdal_cachemax())
+    set_block_cache_once(env.pop("GDAL_CACHEMAX", None) or gdal_cachemax(ctx.gdal_cachemax))
     with gdal_settings(env):
         for i, sr in enumerate(reads):
             try:

@@ -19,7 +19,7 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from .chunk import ChunkContext, SourceRead, compute_chunk
+from .chunk import ChunkContext, SourceRead, compute_chunk, configured_settings
 from .mapping import mapping_for
 from .plan import CubePlan, Source
 from .warp import LevelGrid, alignment, choose_level, output_window
@@ -69,6 +69,7 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
     dtype = plan.dformat.dtype
     nodata = plan.dformat.nodata
     assert nodata is not None
+    cache_bytes, cachemax = configured_settings()
     ctx = ChunkContext(
         grid=grid,
         dformat=plan.dformat,
@@ -76,6 +77,8 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
         resampling=plan.resampling,
         env=tuple(sorted(plan.gdal_env.items())),
         on_error=plan.on_error,
+        cache_bytes=cache_bytes,
+        gdal_cachemax=cachemax,
     )
     name = f"geocube-cube-{plan.token}"
     dsk: dict[Any, Any] = {}

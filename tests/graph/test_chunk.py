@@ -39,7 +39,7 @@ from geocube_dask.graph.chunk import (
 from geocube_dask.graph.cube import ChunkJob, cube_from_plan
 from geocube_dask.graph.grid import GridSpec, make_grid
 from geocube_dask.graph.plan import Source
-from geocube_dask.graph.read import open_source
+from geocube_dask.graph.read import gdal_settings, open_source
 from geocube_dask.synthetic import write_raster
 
 VAR = DFormat("uint16", 65535, 0, 10000)  # variable nodata differs from the files' nodata (0)
@@ -437,25 +437,77 @@ def test_gdal_cachemax_reads_dask_config(monkeypatch: pytest.MonkeyPatch) -> Non
         assert gdal_cachemax() == 300
 
 
-@pytest.mark.parametrize(("env", "seen"), [((), 48), ((("GDAL_CACHEMAX", "32"),), 32)])
-def test_reads_happen_under_the_configured_block_cache_unless_the_plan_sets_one(
-    files: dict[str, str], arrays: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch,
-    env: tuple[tuple[str, str], ...], seen: int,
-) -> None:
-    calls: list[object] = []
+_FRESH_PROCESS = """
+import sys, threading
+import dask.config, numpy as np, rasterio.env
+sys.path[:0] = {paths!r}
+from geocube_dask.graph import chunk
+from test_chunk import chunk_inputs, grid_on, src, A_T
+seen = []
+real_open = chunk.open_source
+def spy(*args):
+    seen.append(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
+    return real_open(*args)
+chunk.open_source = spy
+grid = grid_on(A_T, 0, 0, 48, 64)
+with dask.config.set({{"geocube.gdal-cachemax": {configured}}}):
+    ctx, reads = chunk_inputs([src({path!r})], grid)
+from dataclasses import replace
+ctx = replace(ctx, env={env!r})
+threads = [threading.Thread(target=chunk.compute_chunk, args=(ctx, r, 0, 8, 64, reads)) for r in range(0, 48, 8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sorted(set(seen)), rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
+"""
 
-    def spy(*args: Any) -> Any:
-        calls.append(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
-        return open_source(*args)
 
-    monkeypatch.setattr(chunk_module, "open_source", spy)
+@pytest.mark.parametrize(("env", "mb"), [((), 48), ((("GDAL_CACHEMAX", "32"),), 32)])
+def test_the_block_cache_is_set_once_per_process_in_megabytes(files: dict[str, str], env: tuple, mb: int) -> None:
+    """In a fresh process, the first chunk task sizes GDAL's (process-wide) block cache: the client's
+    ``geocube.gdal-cachemax`` carried in the graph, or the plan's ``GDAL_CACHEMAX``, in megabytes; tasks
+    running at the same time in other threads all see that one value, and it stays after them."""
+    import subprocess
+    import sys
+
+    tests = Path(__file__).resolve().parent
+    code = _FRESH_PROCESS.format(paths=[str(tests), str(tests.parent)], configured=48, path=files["a"], env=env)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tests)
+    assert out.stdout.split() == [f"[{mb * 2**20}]", str(mb * 2**20)]
+
+
+def test_a_later_block_cache_setting_changes_nothing(files: dict[str, str], arrays: dict[str, np.ndarray]) -> None:
     grid = grid_on(A_T, 0, 0, 48, 64)
     ctx, reads = chunk_inputs([src(files["a"])], grid)
-    ctx = replace(ctx, env=env)
+    compute_chunk(ctx, 0, 0, 48, 64, reads)
     before = rasterio.env.get_gdal_config("GDAL_CACHEMAX")
-    assert before not in (32, 48)
-    with dask.config.set({"geocube.gdal-cachemax": 48}):
-        got = compute_chunk(ctx, 0, 0, 48, 64, reads)[0]
-    assert calls == [seen]
-    assert rasterio.env.get_gdal_config("GDAL_CACHEMAX") == before
+    got = compute_chunk(replace(ctx, env=(("GDAL_CACHEMAX", "7"),), gdal_cachemax=9), 0, 0, 48, 64, reads)[0]
+    assert rasterio.env.get_gdal_config("GDAL_CACHEMAX") == before != 7 * 2**20
     np.testing.assert_array_equal(got, aligned_expected(arrays["a"], 0, 0, 0, 48, 64))
+    with rasterio.Env(GDAL_HTTP_TIMEOUT="3"):
+        with gdal_settings({"GDAL_HTTP_TIMEOUT": "9"}):
+            assert rasterio.env.get_gdal_config("GDAL_HTTP_TIMEOUT") == 9
+        assert rasterio.env.get_gdal_config("GDAL_HTTP_TIMEOUT") == 3
+        assert rasterio.env.getenv()["GDAL_HTTP_TIMEOUT"] == "3"
+    assert rasterio.env.get_gdal_config("GDAL_HTTP_TIMEOUT") is None
+
+
+def test_the_clients_settings_travel_with_the_graph(files: dict[str, str]) -> None:
+    """``geocube.cache-bytes`` and ``geocube.gdal-cachemax`` set on the client reach a process worker,
+    whose own dask config does not have them."""
+    from distributed import Client, LocalCluster
+
+    plan = make_plan([[src(files["u32"])]], grid_around(files["u32"], "EPSG:32631", 12.0, 60.0),
+                     dformat=VAR, bands=BANDS, resampling="bilinear")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as client:
+        with dask.config.set({"geocube.cache-bytes": 123457, "geocube.gdal-cachemax": 41}):
+            cube = cube_from_plan(plan)
+        cube.compute()
+
+        def seen() -> tuple[int, object, object]:
+            import dask.config as worker_config
+
+            return (chunk_module._cache.max_bytes, rasterio.env.get_gdal_config("GDAL_CACHEMAX"),
+                    worker_config.get("geocube.cache-bytes", None))
+
+        assert list(client.run(seen).values()) == [(123457, 41 * 2**20, None)]
