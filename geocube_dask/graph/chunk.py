@@ -25,7 +25,15 @@ from ..storage import set_block_cache_once
 from .grid import GridSpec
 from .mapping import Mapping, cast, valid_mask
 from .plan import Source
-from .read import clear_handle_cache, forget_source, gdal_settings, open_source, read_error, read_window
+from .read import (
+    READ_ERRORS,
+    clear_handle_cache,
+    forget_source,
+    gdal_settings,
+    open_source,
+    read_error,
+    read_window,
+)
 from .warp import LevelGrid, chunk_coords
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
@@ -245,7 +253,7 @@ def compute_chunk(
         for i, sr in enumerate(reads):
             try:
                 _paint_source(ctx, sr, out, row0, col0, h, w, first=i == 0)
-            except Exception as exc:
+            except READ_ERRORS as exc:  # only I/O: a bug or a MemoryError surfaces as itself
                 forget_source(sr.source.uri)
                 if ctx.on_error == "nodata":
                     continue

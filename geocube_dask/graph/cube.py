@@ -68,7 +68,8 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
     nb = len(plan.bands)
     dtype = plan.dformat.dtype
     nodata = plan.dformat.nodata
-    assert nodata is not None
+    if not (nodata is not None):
+        raise RuntimeError("internal error: expected nodata is not None")
     cache_bytes, cachemax = configured_settings()
     ctx = ChunkContext(
         grid=grid,

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError
+from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
@@ -21,6 +23,9 @@ from ..errors import SourceReadError
 from ..storage import gdal_env_context, to_gdal_path
 
 MAX_OPEN_PER_THREAD = 64
+# What a failed open or read raises: rasterio's I/O errors, GDAL's own (a corrupt block, a refused
+# request) and the operating system's. Anything else (a bug, a MemoryError) is not a read failure.
+READ_ERRORS: tuple[type[BaseException], ...] = (RasterioIOError, CPLE_BaseError, OSError)
 
 _local = threading.local()
 

@@ -220,7 +220,8 @@ def _exact_near_edges(
     mx = np.concatenate([mx, (mx[:-1] + mx[1:]) / 2], axis=0)
     my = np.concatenate([ny, (ny[:, :-1] + ny[:, 1:]) / 2], axis=1)
     my = np.concatenate([my, (my[:-1] + my[1:]) / 2], axis=0)
-    assert mx.shape == (2 * nr - 1, 2 * nc - 1)
+    if not (mx.shape == (2 * nr - 1, 2 * nc - 1)):
+        raise RuntimeError("internal error: expected mx.shape == (2 * nr - 1, 2 * nc - 1)")
     err = max(float(np.nanmax(np.abs(ex - mx), initial=0.0)), float(np.nanmax(np.abs(ey - my), initial=0.0)))
     band = max(4 * err, EDGE_BAND) if np.isfinite(err) else np.inf
     with np.errstate(invalid="ignore"):

@@ -343,6 +343,40 @@ def test_on_error_nodata_paints_the_other_sources(
     np.testing.assert_array_equal(got, aligned_expected(arrays["b"], 0, -5, -9, 60, 80))
 
 
+@pytest.mark.parametrize("on_error", ["raise", "nodata"])
+@pytest.mark.parametrize("error", [ValueError("a kernel bug"), MemoryError(), RuntimeError("broken invariant")])
+def test_errors_that_are_not_read_failures_surface_as_themselves(
+    files: dict[str, str], monkeypatch: pytest.MonkeyPatch, on_error: str, error: BaseException
+) -> None:
+    """Only I/O failures become SourceReadError (or are left out with on_error='nodata'): a bug in a
+    kernel, a MemoryError or a broken invariant is raised as it is, whatever on_error says."""
+    from geocube_dask.graph.kernels import Resampler
+
+    def broken(self: Any, *args: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(Resampler, "__call__", broken)
+    grid = grid_around(files["u32"], "EPSG:32631", 12.0, 60.0)
+    ctx, reads = chunk_inputs([src(files["u32"])], grid, on_error=on_error)
+    ctx = replace(ctx, resampling="bilinear")
+    with pytest.raises(type(error)) as info:
+        compute_chunk(ctx, 0, 0, 30, 30, reads)
+    assert info.value is error
+
+
+def test_a_corrupt_block_is_a_read_failure(files: dict[str, str], tmp_path: Path) -> None:
+    """GDAL's own errors while decoding (a truncated file) are read failures, named after the file."""
+    broken = tmp_path / "truncated.tif"
+    data = Path(files["a"]).read_bytes()
+    broken.write_bytes(data[: len(data) * 2 // 3])
+    grid = grid_on(A_T, 0, 0, 48, 64)
+    ctx, reads = chunk_inputs([replace(src(files["a"]), uri=str(broken))], grid)
+    with pytest.raises(SourceReadError, match="truncated.tif"):
+        compute_chunk(ctx, 0, 0, 48, 64, reads)
+    ctx, reads = chunk_inputs([replace(src(files["a"]), uri=str(broken))], grid, on_error="nodata")
+    assert (compute_chunk(ctx, 0, 0, 48, 64, reads) == VAR.nodata).all()
+
+
 # --- the resampling set-up cache ------------------------------------------------------------------------
 
 

@@ -39,7 +39,8 @@ def script_directory() -> ScriptDirectory:
 def head_revision() -> str:
     """The newest schema revision this code knows."""
     head = script_directory().get_current_head()
-    assert head is not None, "no migration scripts found"
+    if not (head is not None):
+        raise RuntimeError("no migration scripts found")
     return head
 
 

@@ -29,7 +29,8 @@ def footprint_4326(
     file's corners cannot be expressed in lon/lat.
     """
     out = transform_polygon(footprint_native(transform, width, height), crs, "EPSG:4326", per_edge)
-    assert isinstance(out, Polygon | MultiPolygon)
+    if not (isinstance(out, Polygon | MultiPolygon)):
+        raise RuntimeError("internal error: expected isinstance(out, Polygon | MultiPolygon)")
     return out
 
 

@@ -11,7 +11,8 @@ from .weights import _BLOCK, _QUANTILES
 def _order_stat(method: str, flat: np.ndarray, masked: bool, t: _Taps, wp: int,
                 exact_mode: bool) -> tuple[np.ndarray, np.ndarray]:
     """mode, min, max or a quantile of the valid pixels of each footprint, in blocks of points."""
-    assert t.mx is not None and t.my is not None
+    if not (t.mx is not None and t.my is not None):
+        raise RuntimeError("internal error: expected t.mx is not None and t.my is not None")
     kx, ky = t.mx.shape[0], t.my.shape[0]
     k_all = kx * ky
     n = t.base.shape[0]

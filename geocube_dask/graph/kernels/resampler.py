@@ -128,7 +128,8 @@ class Resampler:
             kind = "lanczos" if method == "lanczos" else "general"
             t = self._make(kind, sel, ax.offset, ax.weights, ay.offset, ay.weights, ax.window, ay.window)
             if kind == "lanczos":
-                assert ax.window is not None and ay.window is not None
+                if not (ax.window is not None and ay.window is not None):
+                    raise RuntimeError("internal error: expected ax.window is not None and ay.window is not None")
                 t.half = (ax.window.sum(axis=0) * ay.window.sum(axis=0)) // 2
         t.x, t.y = np.array(x), np.array(y)  # never views of the caller's arrays
         self._taps.append(t)
@@ -179,7 +180,8 @@ class Resampler:
         return out.reshape(nb, h_out, w_out), ok.reshape(nb, h_out, w_out)
 
     def _near_band(self, band: np.ndarray, valid: np.ndarray | None, out: np.ndarray, ok: np.ndarray) -> None:
-        assert self._near is not None
+        if not (self._near is not None):
+            raise RuntimeError("internal error: expected self._near is not None")
         idx = self._near
         np.copyto(out, np.ascontiguousarray(band).ravel().take(idx, mode="clip"), casting="unsafe")
         if valid is not None:
@@ -221,7 +223,8 @@ class Resampler:
             num = out if whole else np.empty((nb, t.base.shape[0]))
             _wsum(flat, t.base, t.wx, t.wy, wp, num)
             _finish(t, num)
-            assert t.good is not None
+            if not (t.good is not None):
+                raise RuntimeError("internal error: expected t.good is not None")
             for b in range(nb):
                 redo = np.flatnonzero(np.isnan(num[b])) if masked else None
                 if t.border is not None and t.border.size:
@@ -246,7 +249,8 @@ class Resampler:
             num, den, _ = _wsum_masked(flat, t.base[d], np.take(t.wx, d, axis=1), np.take(t.wy, d, axis=1), wp)
             value[d], good[d] = _rule(t.kind, num, den)
             return
-        assert t.x is not None and t.y is not None
+        if not (t.x is not None and t.y is not None):
+            raise RuntimeError("internal error: expected t.x is not None and t.y is not None")
         x, y = t.x[d], t.y[d]
         if t.kind == "cubic4":
             bx, by = _bilinear4_axis(x), _bilinear4_axis(y)
@@ -263,13 +267,15 @@ class Resampler:
             lanczos = t.kind == "lanczos"
             mx = my = None
             if lanczos:
-                assert t.mx is not None and t.my is not None
+                if not (t.mx is not None and t.my is not None):
+                    raise RuntimeError("internal error: expected t.mx is not None and t.my is not None")
                 mx, my = np.take(t.mx, d, axis=1), np.take(t.my, d, axis=1)
             num, den, cnt = _wsum_masked(flat, t.base[d], np.take(t.wx, d, axis=1), np.take(t.wy, d, axis=1), wp,
                                          mx, my)
             v_d, g_d = _rule(t.kind, num, den)
             if lanczos:
-                assert t.half is not None and cnt is not None
+                if not (t.half is not None and cnt is not None):
+                    raise RuntimeError("internal error: expected t.half is not None and cnt is not None")
                 g_d &= cnt >= t.half[d]
         if masked:
             cx = _domain(x, w)[1]

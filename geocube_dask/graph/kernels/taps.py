@@ -56,13 +56,15 @@ def _static_den(wx: np.ndarray, ox: np.ndarray, w: int, wy: np.ndarray, oy: np.n
         tx = wx[i] * inx
         tz = wx[i] * 0.0
         sx, zx = (tx, tz) if sx is None or zx is None else (sx + tx, zx + tz)
-    assert sx is not None and zx is not None
+    if not (sx is not None and zx is not None):
+        raise RuntimeError("internal error: expected sx is not None and zx is not None")
     acc = None
     for j in range(wy.shape[0]):
         iny = my[j] if my is not None else (oy + j >= 0) & (oy + j < h)
         t = np.where(iny, sx, zx) * wy[j]
         acc = t if acc is None else acc + t
-    assert acc is not None
+    if not (acc is not None):
+        raise RuntimeError("internal error: expected acc is not None")
     return acc
 
 
@@ -77,7 +79,8 @@ def _put(out: np.ndarray, ok: np.ndarray, sel: np.ndarray | None, value: np.ndar
 
 def _finish(t: _Taps, num: np.ndarray) -> None:
     """Turn weighted sums (bands, n) into values in place, for points whose taps are all valid."""
-    assert t.den is not None
+    if not (t.den is not None):
+        raise RuntimeError("internal error: expected t.den is not None")
     with np.errstate(invalid="ignore", divide="ignore"):
         if t.kind in ("bilinear4", "average"):
             np.divide(num, t.den, out=num)
@@ -148,7 +151,8 @@ def _wsum_masked(flat: np.ndarray, base: np.ndarray, wx: np.ndarray, wy: np.ndar
                     rden += v * w
                 if cnt is not None and mx is not None and my is not None:
                     cnt[s:e] += v & mx[i, s:e] & my[j, s:e]
-            assert rnum is not None and rden is not None
+            if not (rnum is not None and rden is not None):
+                raise RuntimeError("internal error: expected rnum is not None and rden is not None")
             if j == 0:
                 np.multiply(rnum, wy[0, s:e], out=num[s:e])
                 np.multiply(rden, wy[0, s:e], out=den[s:e])

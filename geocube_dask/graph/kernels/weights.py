@@ -160,7 +160,8 @@ def _general_axis(method: str, c: np.ndarray, s: float, size: int) -> _Axis:
         t = k - d
         arg = t * s if s < 1.0 else t
         if window is None:
-            assert kernel is not None
+            if not (kernel is not None):
+                raise RuntimeError("internal error: expected kernel is not None")
             weights[r] = kernel(arg)
             continue
         pos = i0 + k
