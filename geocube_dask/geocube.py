@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 import xarray as xr
@@ -32,7 +32,7 @@ from .graph.timeseries import (
 )
 from .jobs import Job
 from .projection import crs_string, transform_polygon
-from .storage import gdal_env
+from .storage import gdal_env as capture_gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
 # the grid outline and the dataset footprints in lon/lat follow their edges within 3.6e-5° each
@@ -94,8 +94,14 @@ class Geocube(Catalog):
         group_by: None | str | Callable[[PlanRecord], Hashable] = None,
         chunks: int | Sequence[int] | None = 1024,
         on_error: str = "raise",
+        gdal_env: Mapping[str, Any] | None = None,
     ) -> CubePlan:
-        """Resolve a cube request to a :class:`CubePlan` (metadata only; see :meth:`get_cube`)."""
+        """Resolve a cube request to a :class:`CubePlan` (metadata only; see :meth:`get_cube`).
+
+        The plan carries the GDAL reading settings in force (``GDAL_HTTP_*``, ``AWS_REGION``,
+        ``AWS_S3_ENDPOINT``…, see :func:`geocube_dask.storage.gdal_env`) to every task, but no
+        credentials, profiles or local paths: workers read with their own identity. ``gdal_env={…}``
+        adds settings explicitly, credentials included (they travel in the graph, never in the JSON)."""
         instances, variable = self._resolve_instances(instance)
         grid = make_grid(crs, resolution, bounds, transform=transform, shape=shape, aoi=aoi, aoi_crs=aoi_crs,
                          like=like)
@@ -106,7 +112,8 @@ class Geocube(Catalog):
             group_ids = [[r.id if isinstance(r, Record) else str(r) for r in g] for g in groups]
             records = [r for g in group_ids for r in g]
         rows = self._plan_rows(instances, records, tags, time, search_area(grid))
-        return self._plan(grid, instances, variable, rows, resampling, group_by, group_ids, chunks, on_error)
+        return self._plan(grid, instances, variable, rows, resampling, group_by, group_ids, chunks, on_error,
+                          gdal_env)
 
     def _plan(
         self,
@@ -119,6 +126,7 @@ class Geocube(Catalog):
         groups: list[list[str]] | None,
         chunks: int | Sequence[int] | None,
         on_error: str,
+        settings: Mapping[str, Any] | None = None,
     ) -> CubePlan:
         return build_plan(
             grid,
@@ -131,7 +139,7 @@ class Geocube(Catalog):
             group_by=group_by,
             groups=groups,
             chunks=chunks,
-            gdal_env=gdal_env(),
+            gdal_env=capture_gdal_env(settings),
             on_error=on_error,
         )
 
@@ -171,6 +179,7 @@ class Geocube(Catalog):
         grid_crs: Any = None,
         resolution: float | Sequence[float] | None = None,
         on_error: str = "raise",
+        gdal_env: Mapping[str, Any] | None = None,
     ) -> xr.DataArray:
         """A timeseries at ``point`` → ``(time, band)``, or over ``geometry`` → ``(time, band)``
         reduced with ``reduce`` (or ``(time, band, pixel)`` with ``reduce=None``), computed.
@@ -180,6 +189,7 @@ class Geocube(Catalog):
         containing it (with ``resampling`` other than ``near``, the value interpolated at the point). A
         polygon is sampled on ``grid_crs``/``resolution`` if given, else on the pixel grid of the first
         source found. Images with no valid value (at the point, in the polygon) are left out.
+        ``gdal_env`` as for :meth:`get_cube_plan`.
         """
         if (point is None) == (geometry is None):
             raise InvalidArgument("give point=(x, y) or geometry=polygon (exactly one)")
@@ -187,7 +197,7 @@ class Geocube(Catalog):
         if point is not None:
             grid = point_grid(point, crs)
             rows = self._plan_rows(instances, records, tags, time, search_area(grid))
-            plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1, on_error)
+            plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1, on_error, gdal_env)
             return drop_empty_images(point_series(cube_from_plan(plan)).compute(), plan.dformat.nodata)
         geom = check_geometry(geometry)
         area = geometry_in(geom, crs, "EPSG:4326", wrap=True).buffer(SEARCH_BUFFER_DEG)
@@ -201,7 +211,7 @@ class Geocube(Catalog):
             grid = make_grid(**native_grid_for(geom, crs, first.crs, first.transform))
         else:
             grid = make_grid(crs, 1.0, aoi=geom, aoi_crs=crs)
-        plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1024, on_error)
+        plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1024, on_error, gdal_env)
         series = polygon_series(cube_from_plan(plan), geom, crs, reduce).compute()
         return drop_empty_images(series, plan.dformat.nodata if reduce is None else math.nan)  # reduced: NaN
 

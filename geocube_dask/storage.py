@@ -5,8 +5,9 @@ opens: local paths stay paths, ``http(s)://`` goes through ``/vsicurl/``, ``s3:/
 ``/vsis3/``, ``gs://`` through ``/vsigs/`` and ``az://`` through ``/vsiaz/``. Access to object
 storage is configured the usual GDAL way, with environment variables or a ``rasterio.Env``
 (``AWS_S3_ENDPOINT``, ``AWS_HTTPS``, ``AWS_VIRTUAL_HOSTING``, ``AWS_ACCESS_KEY_ID``,
-``GDAL_DISABLE_READDIR_ON_OPEN``…). :func:`gdal_env` captures those settings so that a dask graph
-built here can re-apply them on workers elsewhere.
+``GDAL_DISABLE_READDIR_ON_OPEN``…). :func:`gdal_env` captures the reading settings among them (not
+credentials, profiles or local paths) so that a dask graph built here re-applies them on workers
+elsewhere; credentials travel only when given explicitly.
 
 Writing (consolidated files, their deletion) goes through fsspec, which knows the same schemes once its
 backend is installed (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``, ``adlfs`` for ``az://``).
@@ -145,26 +146,57 @@ def _option_text(value: object) -> str:
     return str(value)
 
 
-def gdal_env() -> dict[str, str]:
-    """The GDAL/CPL/VSI/AWS/GS/AZURE… settings in force now, as strings.
+# What travels with a graph by default: the settings that change how GDAL reads (network behaviour,
+# caching, endpoints, regions, anonymous access), never identities — no credentials, profiles or
+# credential files, which would override a worker's own identity — and no client-local paths.
+READ_SETTING_PREFIXES = (
+    "GDAL_HTTP_", "CPL_VSIL_", "CPL_CURL_", "VSI_", "GTIFF_", "CPL_VSIS3_", "CPL_GS_", "CPL_AZURE_",
+)
+READ_SETTING_NAMES = frozenset({
+    "GDAL_DISABLE_READDIR_ON_OPEN", "GDAL_INGESTED_BYTES_AT_OPEN", "GDAL_CACHEMAX", "GDAL_NUM_THREADS",
+    "GDAL_READDIR_LIMIT_ON_OPEN", "CPL_TIMESTAMP", "CPL_DEBUG",
+    "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_S3_ENDPOINT", "AWS_HTTPS", "AWS_VIRTUAL_HOSTING",
+    "AWS_NO_SIGN_REQUEST", "AWS_REQUEST_PAYER", "AWS_STS_ENDPOINT", "AWS_STS_REGIONAL_ENDPOINTS",
+    "GS_NO_SIGN_REQUEST", "GS_USER_PROJECT", "AZURE_NO_SIGN_REQUEST",
+    "OSS_ENDPOINT", "OSS_HTTPS", "OSS_VIRTUAL_HOSTING",
+})
+# Never shipped unless passed explicitly: they name this machine's identity or files.
+_IDENTITY = ("PROFILE", "CREDENTIALS_FILE", "CONFIG_FILE", "APPLICATION_CREDENTIALS", "CONTAINER_CREDENTIALS",
+             "WEB_IDENTITY_TOKEN_FILE", "ROLE_ARN", "ROLE_SESSION_NAME", "CA_BUNDLE", "CAINFO", "CAPATH",
+             "NETRC_FILE", "COOKIEFILE", "COOKIEJAR", "SSLCERT", "SSLKEY")
 
-    Environment variables with those prefixes, overridden by the options of the active ``rasterio.Env``
-    (if any, all of them: the user set them on purpose). Machine-specific paths (``GDAL_DATA``, CA
-    certificate bundles…) are left out. A cube graph captures this when it is built and re-applies it in
-    every task, so that workers on other machines reach storage exactly as the client does.
+
+def is_read_setting(name: str) -> bool:
+    """Whether a setting travels with a graph by default: it changes how GDAL reads, and is neither a
+    credential, an identity (profile, credential file, role) nor a path on this machine."""
+    upper = name.upper()
+    if is_secret_key(upper) or _is_local_only(upper) or any(marker in upper for marker in _IDENTITY):
+        return False
+    return upper in READ_SETTING_NAMES or upper.startswith(READ_SETTING_PREFIXES)
+
+
+def gdal_env(explicit: Mapping[str, object] | None = None) -> dict[str, str]:
+    """The GDAL settings a graph built now carries to its tasks, as strings.
+
+    The reading settings (:func:`is_read_setting`) in force: environment variables, overridden by the
+    options of the active ``rasterio.Env`` (if any). Credentials, profiles, credential files and
+    machine paths stay home — a worker reaches storage with its own identity — unless given in
+    ``explicit`` (e.g. ``get_cube(..., gdal_env={"AWS_ACCESS_KEY_ID": …})``), which is shipped as given
+    and wins over the captured values. A plan's JSON still leaves credentials out (:func:`public_env`).
     """
     import rasterio.env
 
-    env = {
-        k: v for k, v in os.environ.items()
-        if k.upper().startswith(ENV_PREFIXES) and not _is_local_only(k.upper())
-    }
+    env = {k.upper(): v for k, v in os.environ.items() if is_read_setting(k)}
     if rasterio.env.hasenv():
         for key, value in rasterio.env.getenv().items():
             name = str(key).upper()
-            if _is_local_only(name) or name in _RASTERIO_INTERNAL or value is None:
+            if name in _RASTERIO_INTERNAL or value is None or not is_read_setting(name):
                 continue
             env[name] = _option_text(value)
+    for key, value in (explicit or {}).items():
+        if not isinstance(key, str) or not key.strip():
+            raise InvalidArgument(f"gdal_env keys must be GDAL setting names, not {key!r}")
+        env[key.upper()] = _option_text(value)
     return dict(sorted(env.items()))
 
 

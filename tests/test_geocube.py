@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import dask
@@ -233,7 +234,7 @@ def test_cube_over_http_and_s3(gc, scenes, http_server, s3_server, s3_env):
 
 @pytest.mark.slow
 def test_gdal_settings_travel_to_process_workers(gc, scenes, http_server):
-    """A header only the plan knows (set in a rasterio.Env around get_cube) reaches worker processes."""
+    """A header only the plan knows (given with gdal_env=) reaches worker processes."""
     from distributed import Client, LocalCluster
     from servers import PRIVATE_HEADER, PRIVATE_TOKEN
 
@@ -245,7 +246,7 @@ def test_gdal_settings_travel_to_process_workers(gc, scenes, http_server):
     kw = {"crs": "EPSG:32631", "resolution": 20, "bounds": (x - 1500, y - 1500, x + 1500, y + 1500)}
     with rasterio.Env(GDAL_HTTP_HEADERS=header):
         gc.index_dataset(url, record=NewRecord("private", "2024-01-01"), instance=inst)
-        cube = gc.get_cube(inst, **kw)
+    cube = gc.get_cube(inst, **kw, gdal_env={"GDAL_HTTP_HEADERS": header})  # a credential: given explicitly
     assert cube.sizes["time"] == 1
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
@@ -257,6 +258,35 @@ def test_gdal_settings_travel_to_process_workers(gc, scenes, http_server):
     assert "GDAL_HTTP_HEADERS" not in plan.gdal_env
     with pytest.raises(gd.SourceReadError, match="private"):
         compute(gd.cube_from_plan(plan))
+
+
+def test_no_credential_travels_in_a_graph_unless_given(gc, scenes, s3_server, monkeypatch):
+    """With secrets and a profile in the client's environment, none of their values is in the pickled
+    graph; credentials given with gdal_env= travel, and read from S3 with nothing in the environment."""
+    import cloudpickle
+
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS)
+    inst = gc.instantiate(var, "s3")
+    bucket = f"b-{uuid.uuid4().hex[:12]}"
+    s3 = s3_server.upload(scenes["utm32"].path, bucket, "scenes/utm32.tif")
+    settings = s3_server.gdal_env()
+    with s3_server.env():
+        gc.index_dataset(s3, record=NewRecord("over-s3", "2024-01-02"), instance=inst)
+    assert "AWS_SECRET_ACCESS_KEY" not in os.environ
+    x, y = centre_in("EPSG:32631")
+    kw = {"crs": "EPSG:32631", "resolution": 20, "bounds": (x - 1500, y - 1500, x + 1500, y + 1500)}
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "client-secret-never-shipped")
+    monkeypatch.setenv("AWS_PROFILE", "client-profile-never-shipped")
+    cube = gc.get_cube(inst, **kw)
+    pickled = cloudpickle.dumps(dict(cube.__dask_graph__()))
+    assert b"client-secret-never-shipped" not in pickled and b"client-profile-never-shipped" not in pickled
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.delenv("AWS_PROFILE")
+    given = gc.get_cube(inst, **kw, gdal_env=settings)
+    assert settings["AWS_SECRET_ACCESS_KEY"].encode() in cloudpickle.dumps(dict(given.__dask_graph__()))
+    assert "AWS_SECRET_ACCESS_KEY" not in gc.get_cube_plan(inst, **kw, gdal_env=settings).to_json()
+    want = reference_image(ref(scenes, ["utm32"]), grid_of(given), "uint16", 0, "near", 4)
+    assert np.array_equal(compute(given).values[0], want)
 
 
 def test_affine_transform_and_shape_request(indexed):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import rasterio
+import rasterio.env
 from rasters import write_scene
 
 from geocube_dask import storage
@@ -83,6 +84,36 @@ def test_gdal_env_captures_environment_and_rasterio_env(monkeypatch: pytest.Monk
     assert storage.gdal_env()["GDAL_HTTP_MAX_RETRY"] == "3"  # the Env is gone
 
 
+IDENTITIES = {"AWS_SECRET_ACCESS_KEY": "s3cr3t-value", "AWS_ACCESS_KEY_ID": "AKIDVALUE", "AWS_PROFILE": "my-profile",
+              "AWS_SHARED_CREDENTIALS_FILE": "/home/me/.aws/credentials", "AWS_CONFIG_FILE": "/home/me/.aws/config",
+              "AWS_SESSION_TOKEN": "session-value", "GOOGLE_APPLICATION_CREDENTIALS": "/home/me/gcp.json",
+              "AWS_ROLE_ARN": "arn:aws:iam::1:role/me", "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/token",
+              "GDAL_HTTP_HEADERS": "Authorization: Bearer x", "GDAL_HTTP_USERPWD": "me:pw",
+              "CPL_CURL_CA_BUNDLE": "/etc/ssl/mine.pem", "CPL_TMPDIR": "/scratch/me"}
+
+
+def test_only_reading_settings_travel_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials, profiles, credential files and local paths stay on the client: a worker reads with
+    its own identity. What changes how GDAL reads does travel."""
+    for key, value in IDENTITIES.items():
+        monkeypatch.setenv(key, value)
+    reading = {"AWS_REGION": "eu-west-3", "AWS_S3_ENDPOINT": "minio:9000", "AWS_VIRTUAL_HOSTING": "FALSE",
+               "AWS_NO_SIGN_REQUEST": "YES", "GDAL_HTTP_TIMEOUT": "30", "VSI_CACHE": "TRUE",
+               "CPL_VSIL_CURL_CHUNK_SIZE": "1048576", "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
+    for key, value in reading.items():
+        monkeypatch.setenv(key, value)
+    env = storage.gdal_env()
+    assert {k: env[k] for k in reading} == reading
+    assert not set(IDENTITIES) & set(env)
+    with rasterio.Env(GDAL_HTTP_USERPWD="me:pw", AWS_REQUEST_PAYER="requester"):
+        inside = storage.gdal_env()
+    assert "GDAL_HTTP_USERPWD" not in inside and inside["AWS_REQUEST_PAYER"] == "requester"
+    explicit = storage.gdal_env({"aws_secret_access_key": "given", "GDAL_HTTP_TIMEOUT": 5})
+    assert explicit["AWS_SECRET_ACCESS_KEY"] == "given" and explicit["GDAL_HTTP_TIMEOUT"] == "5"
+    with pytest.raises(InvalidArgument):
+        storage.gdal_env({"": "x"})
+
+
 def test_secret_keys() -> None:
     secret = ["AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "GS_OAUTH2_REFRESH_TOKEN",
               "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCESS_KEY", "GDAL_HTTP_USERPWD",
@@ -101,7 +132,7 @@ def test_gdal_env_context_is_per_thread_and_restored() -> None:
 
     def task() -> None:
         with storage.gdal_env_context(env):
-            seen["inside"] = storage.gdal_env()
+            seen["inside"] = {str(k): str(v) for k, v in rasterio.env.getenv().items()}
         seen["after"] = storage.gdal_env()
 
     thread = threading.Thread(target=task)
