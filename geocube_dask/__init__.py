@@ -34,6 +34,7 @@ from .errors import (
     UnreadableFile,
 )
 from .geocube import Geocube, connect
+from .graph.chunk import clear_caches
 from .graph.cube import cube_from_plan
 from .graph.load import load
 from .graph.plan import CubePlan
@@ -44,5 +45,5 @@ __all__ = [
     "Dataset", "DatasetStatus", "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset",
     "Instance", "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Job", "JobConflict",
     "JobState", "Layout", "NotFound", "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError",
-    "TidyReport", "UnreadableFile", "Variable", "connect", "cube_from_plan", "load",
+    "TidyReport", "UnreadableFile", "Variable", "clear_caches", "connect", "cube_from_plan", "load",
 ]

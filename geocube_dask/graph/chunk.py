@@ -156,10 +156,13 @@ class _GatherCache:
 _cache = _GatherCache(DEFAULT_CACHE_BYTES)
 
 
-def clear_caches() -> None:
-    """Forget this process's resampling set-ups and this thread's open datasets (e.g. between benchmarks)."""
+def clear_caches(client: Any = None) -> None:
+    """Forget this process's resampling set-ups and close its open datasets (every thread closes its
+    own on its next read). With a ``distributed.Client``, do the same in every worker process too."""
     _cache.clear()
     clear_handle_cache()
+    if client is not None:
+        client.run(clear_caches)
 
 
 @dataclass(frozen=True)

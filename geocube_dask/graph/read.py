@@ -2,12 +2,14 @@
 
 The GDAL settings captured when the graph was built travel with every task and are applied around
 its reads, so a worker on another machine reads exactly as the client would. Open datasets are
-kept per thread (a rasterio dataset must not be shared between threads) in a small LRU.
+kept per thread (a rasterio dataset must not be shared between threads) in a small LRU; a local file
+rewritten since it was opened is reopened, and :func:`clear_handle_cache` reaches every thread.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -20,7 +22,7 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from ..errors import SourceReadError
-from ..storage import gdal_env_context, to_gdal_path
+from ..storage import gdal_env_context, is_remote, to_gdal_path
 
 MAX_OPEN_PER_THREAD = 64
 # What a failed open or read raises: rasterio's I/O errors, GDAL's own (a corrupt block, a refused
@@ -28,22 +30,53 @@ MAX_OPEN_PER_THREAD = 64
 READ_ERRORS: tuple[type[BaseException], ...] = (RasterioIOError, CPLE_BaseError, OSError)
 
 _local = threading.local()
+# clear_handle_cache() bumps the generation: every thread's cache, on its next use, sees that it is
+# older and closes its own handles (a rasterio dataset must not be closed under another thread's read)
+_generation = 0
 
 
-def _handles() -> OrderedDict[tuple[object, ...], DatasetReader]:
+class _ThreadHandles:
+    """One thread's open datasets, each with the file signature it was opened with."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[tuple[object, ...], tuple[DatasetReader, tuple[int, ...] | None]] = OrderedDict()
+        self.generation = _generation
+
+    def close_all(self) -> None:
+        while self.items:
+            _, (ds, _sig) = self.items.popitem()
+            with contextlib.suppress(Exception):
+                ds.close()
+
+
+def _handles() -> _ThreadHandles:
     cache = getattr(_local, "handles", None)
     if cache is None:
-        cache = _local.handles = OrderedDict()
+        cache = _local.handles = _ThreadHandles()
+    if cache.generation != _generation:
+        cache.close_all()
+        cache.generation = _generation
     return cache
 
 
 def clear_handle_cache() -> None:
-    """Close every dataset this thread keeps open."""
-    cache = _handles()
-    while cache:
-        _, ds = cache.popitem()
-        with contextlib.suppress(Exception):
-            ds.close()
+    """Close every dataset this thread keeps open, and make every other thread of the process close its
+    own on its next read (each thread closes only its own handles: they may be in use)."""
+    global _generation
+    _generation += 1
+    _handles()
+
+
+def file_signature(uri: str) -> tuple[int, ...] | None:
+    """What identifies a local file's content cheaply — (inode, size, modification time in ns) — or None
+    for remote objects, which are taken as immutable (consolidation writes new files under new names)."""
+    if is_remote(uri):
+        return None
+    try:
+        st = os.stat(to_gdal_path(uri))
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def gdal_settings(env: Mapping[str, str]) -> contextlib.AbstractContextManager[None]:
@@ -52,20 +85,29 @@ def gdal_settings(env: Mapping[str, str]) -> contextlib.AbstractContextManager[N
 
 
 def open_source(uri: str, subdir: str, overview_level: int, env_key: tuple[object, ...]) -> DatasetReader:
-    """Open (or reuse this thread's open) dataset; ``overview_level`` -1 is full resolution."""
+    """Open (or reuse this thread's open) dataset; ``overview_level`` -1 is full resolution.
+
+    A local file rewritten since its handle was opened (another inode, size or modification time) is
+    opened again: a handle never serves stale pixels."""
     key = (uri, subdir, overview_level, env_key)
     cache = _handles()
-    ds = cache.get(key)
-    if ds is not None and not ds.closed:
-        cache.move_to_end(key)
-        return ds
+    signature = file_signature(uri)
+    found = cache.items.get(key)
+    if found is not None:
+        ds, opened_as = found
+        if not ds.closed and opened_as == signature:
+            cache.items.move_to_end(key)
+            return ds
+        cache.items.pop(key)
+        with contextlib.suppress(Exception):
+            ds.close()
     path = to_gdal_path(uri, subdir) if subdir else to_gdal_path(uri)
     kwargs = {} if overview_level < 0 else {"overview_level": overview_level}
     ds = rasterio.open(path, **kwargs)
-    cache[key] = ds
-    cache.move_to_end(key)  # a reopened handle is the most recently used, not the oldest
-    while len(cache) > MAX_OPEN_PER_THREAD:
-        _, old = cache.popitem(last=False)
+    cache.items[key] = (ds, signature)
+    cache.items.move_to_end(key)  # a reopened handle is the most recently used, not the oldest
+    while len(cache.items) > MAX_OPEN_PER_THREAD:
+        _, (old, _sig) = cache.items.popitem(last=False)
         with contextlib.suppress(Exception):
             old.close()
     return ds
@@ -74,8 +116,8 @@ def open_source(uri: str, subdir: str, overview_level: int, env_key: tuple[objec
 def forget_source(uri: str) -> None:
     """Drop this thread's cached handles of ``uri`` (after a read failure, reopen next time)."""
     cache = _handles()
-    for key in [k for k in cache if k[0] == uri]:
-        ds = cache.pop(key)
+    for key in [k for k in cache.items if k[0] == uri]:
+        ds, _sig = cache.items.pop(key)
         with contextlib.suppress(Exception):
             ds.close()
 

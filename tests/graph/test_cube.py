@@ -257,3 +257,63 @@ def test_kernels_on_float_variable_within_relative_tolerance(scenes, method):
     ok = ~np.isnan(got)
     assert ok.mean() > 0.3
     np.testing.assert_allclose(got[ok], want[ok], rtol=1e-4)
+
+
+def _rewrite_with(path: Path, source: str, factor: int) -> None:
+    """Rewrite ``path`` in place (a new file under the same name) with ``source``'s pixels // factor + 1."""
+    import os
+
+    import rasterio
+
+    with rasterio.open(source) as src:
+        profile, data = src.profile, src.read()
+    tmp = path.with_suffix(".new.tif")
+    with rasterio.open(tmp, "w", **{**profile, "driver": "GTiff"}) as dst:
+        dst.write(data // factor + 1)
+    os.replace(tmp, path)
+
+
+@pytest.mark.parametrize("where", ["threads", "processes"])
+def test_a_file_rewritten_in_place_is_read_anew(scenes, tmp_path: Path, where: str) -> None:
+    """The same plan computed again after its file was rewritten under the same name gives the new
+    pixels, on threads and on worker processes that kept the old file open."""
+    import shutil
+
+    path = tmp_path / "scene.tif"
+    shutil.copyfile(scenes["utm31"].path, path)
+    src = source_for(str(path))
+    x, y = centre_in("EPSG:32631")
+    grid = make_grid("EPSG:32631", 10.0, (x - 800, y - 800, x + 800, y + 800))
+    plan = make_plan([[src]], grid, chunks=64)
+
+    def computed() -> np.ndarray:
+        return cube_from_plan(plan).compute().values[0]
+
+    def expected() -> np.ndarray:
+        return reference_image([ref_of(src)], ref_grid(grid), "uint16", 0, "near", 4)
+
+    if where == "threads":
+        with dask.config.set(scheduler="threads"):
+            first = computed()
+            _rewrite_with(path, scenes["utm31"].path, 2)
+            second = computed()
+    else:
+        from distributed import Client, LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+                Client(cluster) as client:
+            first = computed()
+            _rewrite_with(path, scenes["utm31"].path, 2)
+            second = computed()
+            from geocube_dask.graph import chunk, clear_caches, read
+
+            def state() -> tuple[int, int]:
+                return len(chunk._cache.items), read._generation
+
+            before = client.run(state)
+            clear_caches(client=client)  # every worker forgets its set-ups; each thread closes its handles
+            after = client.run(state)
+            assert after.keys() == before.keys() and len(after) == 2
+            assert all(after[w] == (0, before[w][1] + 1) for w in after)
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(second, expected())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import rasterio
 import rasterio.env
 from affine import Affine
 from rasterio.io import DatasetReader
+from rasterio.windows import Window
 
 from geocube_dask.errors import GeocubeError, SourceReadError
 from geocube_dask.graph import read
@@ -62,7 +65,7 @@ def fresh_handles() -> Iterator[None]:
 
 
 def cached_handles() -> dict[tuple[object, ...], DatasetReader]:
-    return dict(read._handles())
+    return {key: ds for key, (ds, _sig) in read._handles().items.items()}
 
 
 # --- read_window ----------------------------------------------------------------------------------------
@@ -156,7 +159,7 @@ def test_open_source_gives_each_thread_its_own_handle(files: dict[str, str]) -> 
             theirs = open_source(files["a"], "", -1, ())
             seen["handle"] = theirs
             seen["same_twice"] = open_source(files["a"], "", -1, ()) is theirs
-            seen["cached"] = len(read._handles())
+            seen["cached"] = len(read._handles().items)
             clear_handle_cache()
             seen["closed_after_clear"] = theirs.closed
         except BaseException as exc:  # reported to the main thread
@@ -171,9 +174,36 @@ def test_open_source_gives_each_thread_its_own_handle(files: dict[str, str]) -> 
     assert seen["same_twice"] is True
     assert seen["cached"] == 1
     assert seen["closed_after_clear"] is True
-    # the other thread's clear left this thread's handle open and cached
+    # the other thread's clear did not close this thread's handle under it (it may be reading), but
+    # this thread closes it and opens the file again on its next read
     assert not mine.closed
-    assert open_source(files["a"], "", -1, ()) is mine
+    again = open_source(files["a"], "", -1, ())
+    assert again is not mine and mine.closed and not again.closed
+
+
+def test_a_file_rewritten_in_place_is_opened_again(files: dict[str, str], tmp_path: Path) -> None:
+    """A local file rewritten under the same name (replaced, or overwritten in place) is reopened: its
+    cached handle would read the old pixels."""
+    path = tmp_path / "rewritten.tif"
+    shutil.copyfile(files["a"], path)
+    first = open_source(str(path), "", -1, ())
+    before = first.read(1, window=Window(0, 0, 4, 4))
+    assert open_source(str(path), "", -1, ()) is first
+    with rasterio.open(files["a"]) as src:
+        profile, data = src.profile, src.read()
+    other = tmp_path / "other.tif"
+    with rasterio.open(other, "w", **profile) as dst:
+        dst.write(data // 2 + 1)
+    os.replace(other, path)  # a new file under the old name
+    second = open_source(str(path), "", -1, ())
+    assert second is not first and first.closed
+    np.testing.assert_array_equal(second.read(1, window=Window(0, 0, 4, 4)), before // 2 + 1)
+    with rasterio.open(path, "r+") as dst:  # the same file, changed in place
+        dst.write(data[:, :, :] // 3 + 2)
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    third = open_source(str(path), "", -1, ())
+    assert third is not second
+    np.testing.assert_array_equal(third.read(1, window=Window(0, 0, 4, 4)), before // 3 + 2)
 
 
 @pytest.mark.parametrize(("level", "shape"), [(-1, (HEIGHT, WIDTH)), (0, (HEIGHT // 2, WIDTH // 2)),
