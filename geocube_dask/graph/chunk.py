@@ -43,6 +43,10 @@ NEAREST_EPS = 1e-10
 # an aligned read (same CRS and pixel size, whole-pixel offset) is the identity for every method, as
 # in GDAL, which takes the source pixel on whole-pixel translations whatever the resampling
 DEFAULT_CACHE_BYTES = 256 * 2**20
+# a source window read for a chunk holds at most this many times the chunk's own pixels (see _strips);
+# scales up to √4 = 2 per axis (the usual overview step) read whole windows
+STRIP_RATIO = 4.0
+STRIP_MIN_PIXELS = 4096  # strips are never thinner than this many output pixels (per-strip set-up costs)
 
 
 def gdal_cachemax(configured: int | str | None = None) -> int:
@@ -300,8 +304,22 @@ def _paint_source(
     c0, c1 = max(col0, wc0), min(col0 + w, wc1)
     if r1 <= r0 or c1 <= c0:
         return
-    _paint_resampled(ctx, sr, ds, out[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0], r0, c0, r1 - r0, c1 - c0,
-                     as_is)
+    for s0, s1 in _strips(sr, r0, r1, c1 - c0):
+        _paint_resampled(ctx, sr, ds, out[:, s0 - row0:s1 - row0, c0 - col0:c1 - col0], s0, c0, s1 - s0, c1 - c0,
+                         as_is)
+
+
+def _strips(sr: SourceRead, r0: int, r1: int, width: int) -> list[tuple[int, int]]:
+    """Output rows [r0, r1) cut into strips whose source windows each hold at most :data:`STRIP_RATIO`
+    times the window's output pixels, so that a task's memory follows its output, not the source scale
+    (without a usable overview an output pixel at scale s covers s² source pixels, all read and copied
+    to float64 by the kernels). Every output pixel's value depends only on its own source coordinates
+    and the source's pinned kernel scale, so strips give exactly the values of one window."""
+    sx, sy = (max(1.0, abs(v)) for v in sr.scale)
+    if sx * sy <= STRIP_RATIO:
+        return [(r0, r1)]
+    rows = max(1, int(STRIP_RATIO * (r1 - r0) / (sx * sy)), STRIP_MIN_PIXELS // max(width, 1))
+    return [(a, min(a + rows, r1)) for a in range(r0, r1, rows)]
 
 
 def _paint_resampled(
