@@ -176,3 +176,47 @@ def reference_image(
             mapped = cast_values(np.where(valid, map_values(values, src), 0.0), dtype)
         out[valid] = mapped[valid]
     return out
+
+
+def gdal_exact_warp(path: str, grid: RefGrid, resampling: str, nodata: float | None) -> np.ndarray:
+    """GDAL's own warp of every band of ``path`` onto ``grid``, in float64, with an exact transformer.
+
+    ``rasterio.warp.reproject`` and ``WarpedVRT`` always wrap GDAL's transformer in its approximate one
+    (0.125 px error), and ``WarpedVRT(tolerance=0)`` with an explicit grid fails (rasterio 1.4); so the
+    warped VRT rasterio writes is edited: the approximate transformer removed, float64 throughout, and
+    per-band validity (``UNIFIED_SRC_NODATA=NO``, as a cube reads each band's nodata on its own).
+    Pixels no valid source pixel reaches hold ``nodata``.
+    """
+    import os
+    import re
+    import tempfile
+
+    import rasterio.shutil
+    from rasterio.vrt import WarpedVRT
+
+    with rasterio.open(path) as src, WarpedVRT(
+        src, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+        resampling=Resampling[resampling], src_nodata=nodata, nodata=nodata,
+    ) as vrt:
+        fd, tmp = tempfile.mkstemp(suffix=".vrt")
+        os.close(fd)
+        rasterio.shutil.copy(vrt, tmp, driver="VRT")
+    try:
+        with open(tmp) as f:
+            xml = f.read()
+        xml = re.sub(r"<ApproxTransformer>\s*<MaxError>[^<]*</MaxError>\s*<BaseTransformer>(.*?)</BaseTransformer>"
+                     r"\s*</ApproxTransformer>", r"\1", xml, flags=re.S)
+        xml = re.sub(r'dataType="\w+"', 'dataType="Float64"', xml)
+        xml = re.sub(r"<WorkingDataType>\w+</WorkingDataType>", "<WorkingDataType>Float64</WorkingDataType>", xml)
+        xml = re.sub(r'<Option name="UNIFIED_SRC_NODATA">\w+</Option>', '<Option name="UNIFIED_SRC_NODATA">NO</Option>',
+                     xml)
+        xml = re.sub(r'<SourceDataset relativeToVRT="\d">[^<]*</SourceDataset>',
+                     f'<SourceDataset relativeToVRT="0">{os.path.abspath(path)}</SourceDataset>', xml)
+        if "ApproxTransformer" in xml or "UNIFIED_SRC_NODATA\">NO" not in xml:
+            raise RuntimeError("the warped VRT does not have the expected layout")
+        with open(tmp, "w") as f:
+            f.write(xml)
+        with rasterio.open(tmp) as ds:
+            return ds.read().astype("float64")
+    finally:
+        os.unlink(tmp)

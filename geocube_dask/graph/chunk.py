@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from ..entities import DFormat
+from ..projection import same_crs
 from ..storage import set_block_cache_once
 from .grid import GridSpec
 from .mapping import Mapping, cast, valid_mask
@@ -43,6 +44,8 @@ NEAREST_EPS = 1e-10
 # an aligned read (same CRS and pixel size, whole-pixel offset) is the identity for every method, as
 # in GDAL, which takes the source pixel on whole-pixel translations whatever the resampling
 DEFAULT_CACHE_BYTES = 256 * 2**20
+# methods that weigh the source pixels under an output pixel's footprint (GDAL's GWKAverageOrMode)
+AREA_METHODS = frozenset({"average", "mode", "min", "max", "med", "q1", "q3"})
 # a source window read for a chunk holds at most this many times the chunk's own pixels (see _strips);
 # scales up to √4 = 2 per axis (the usual overview step) read whole windows
 STRIP_RATIO = 4.0
@@ -192,7 +195,11 @@ def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: i
     if found is not None:
         return found if found != "empty" else None
     sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=method == "near")
-    setup = _gather_setup(sx, sy, lg) if method == "near" else _kernel_setup(sx, sy, lg, method, sr.scale)
+    if method == "near":
+        setup = _gather_setup(sx, sy, lg)
+    else:
+        corners = _corner_coords(ctx.grid, row0, col0, h, w, lg) if method in AREA_METHODS else None
+        setup = _kernel_setup(sx, sy, lg, method, sr.scale, corners)
     if setup is None:
         _cache.put(key, "empty", 64, cache_budget(ctx.cache_bytes))
         return None
@@ -225,15 +232,47 @@ def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | No
     return _Gather((r0, c0, r1 - r0, ww), index.astype(np.intp).ravel(), None if all_in else inside.ravel())
 
 
-def _kernel_setup(
-    sx: np.ndarray, sy: np.ndarray, lg: LevelGrid, method: str, scale: tuple[float, float]
-) -> _Kernel | None:
-    from .kernels import Resampler, kernel_margin
+def _corner_coords(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelGrid
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Source coordinates (H+1, W+1) of the corners of a window's output pixels, or None when the grids
+    are axis-aligned in one CRS (the footprint is then the box of the scale around the centre). The
+    corners are the pixel centres of the grid shifted by half a pixel, so that every chunking computes
+    the same corner coordinates for a pixel."""
+    g = grid.transform
+    if same_crs(grid.crs, lg.crs) and lg.transform[1] == 0 and lg.transform[3] == 0:
+        return None
+    a, _, c, _, e, f = g
+    corners = replace(grid, transform=(a, 0.0, c - 0.5 * a, 0.0, e, f - 0.5 * e), width=grid.width + 1,
+                      height=grid.height + 1)
+    return chunk_coords(corners, row0, col0, h + 1, w + 1, lg, exact_edges=True)  # which pixels: exact
 
-    mx, my = kernel_margin(method, scale[0], scale[1])
+
+def _kernel_setup(
+    sx: np.ndarray, sy: np.ndarray, lg: LevelGrid, method: str, scale: tuple[float, float],
+    corners: tuple[np.ndarray, np.ndarray] | None = None,
+) -> _Kernel | None:
+    from .kernels import Resampler, corner_footprints, kernel_margin
+
     finite = np.isfinite(sx) & np.isfinite(sy)
     if not finite.any():
         return None
+    if corners is not None:  # area methods across CRSs: the footprint of the pixel's corners, as GDAL
+        xlo, xhi, ylo, yhi = corner_footprints(*corners)
+        ok = finite & np.isfinite(xlo) & np.isfinite(xhi) & np.isfinite(ylo) & np.isfinite(yhi)
+        if not ok.any():
+            return None
+        c0 = max(0, int(np.floor(xlo[ok].min())) - 1)
+        c1 = min(lg.width, int(np.ceil(xhi[ok].max())) + 1)
+        r0 = max(0, int(np.floor(ylo[ok].min())) - 1)
+        r1 = min(lg.height, int(np.ceil(yhi[ok].max())) + 1)
+        if c1 <= c0 or r1 <= r0:
+            return None
+        sx = np.where(ok, sx, np.nan)
+        footprints = (xlo - c0, xhi - c0, ylo - r0, yhi - r0)
+        res = Resampler(np.ascontiguousarray(sx - c0), np.ascontiguousarray(sy - r0), method, scale[0], scale[1],
+                        (r1 - r0, c1 - c0), footprints)
+        return _Kernel((r0, c0, r1 - r0, c1 - c0), res)
+    mx, my = kernel_margin(method, scale[0], scale[1])
     fx = np.floor(sx[finite])
     fy = np.floor(sy[finite])
     c0 = max(0, int(fx.min()) - mx)

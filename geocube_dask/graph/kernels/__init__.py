@@ -54,8 +54,10 @@ bilinear, cubic, cubicspline, lanczos
       operation by operation, so these results are GDAL's too.
 
 average, mode, max, min, med, q1, q3
-    The output pixel's footprint is ``[x - scale/2, x + scale/2]`` on each axis (GDAL transforms the
-    output pixel's corners; for an affine output grid this is the same). With ``EPS = 1e-10``:
+    The output pixel's footprint is, as in GDAL, the box in source pixel coordinates spanned by the
+    output pixel's top-left and bottom-right corners (``footprints=``, :func:`corner_footprints`); when
+    the two grids are axis-aligned in one CRS it is ``[x - scale/2, x + scale/2]`` on each axis, the
+    default. With ``EPS = 1e-10``:
     skipped unless ``hi > -EPS`` and ``lo < size + EPS``; pixels ``[max(floor(lo + EPS), 0),
     min(ceil(hi - EPS), size))``, one more if that is empty and not at the end. ``average`` weighs the
     first and last pixels ``1 - (lo - imin)`` and ``1 - (imax - hi)`` (a single pixel weighs 1; more
@@ -74,6 +76,6 @@ GDAL's rounding to the destination type (values here are float64; the engine map
 """
 
 from .resampler import Resampler
-from .weights import RESAMPLINGS, kernel_margin
+from .weights import RESAMPLINGS, corner_footprints, kernel_margin
 
-__all__ = ["RESAMPLINGS", "Resampler", "kernel_margin"]
+__all__ = ["RESAMPLINGS", "Resampler", "corner_footprints", "kernel_margin"]

@@ -22,6 +22,7 @@ from .weights import (
     _general_axis,
     _is_pixel_translation,
     _margin,
+    area_taps,
 )
 
 
@@ -29,13 +30,17 @@ class Resampler:
     """Resample source arrays onto output pixels with precomputed source positions (see module doc)."""
 
     def __init__(self, sx: np.ndarray, sy: np.ndarray, method: str, xscale: float, yscale: float,
-                 src_shape: tuple[int, int]) -> None:
+                 src_shape: tuple[int, int],
+                 footprints: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
         """sx, sy: float64 arrays (H, W): the continuous source pixel coordinates of each output pixel
         centre, in the frame of the source array (pixel (row i, col j) covers [j, j+1) x [i, i+1)).
         NaN where the point has no source position (outside the projection's domain).
         xscale, yscale: source pixels per output pixel along x / y (> 1 when the output is coarser),
         fixed for the whole request (the engine computes them once, not per chunk).
         src_shape: (h, w) of the source array that __call__ will receive.
+        footprints: for the area methods, (xlo, xhi, ylo, yhi) (H, W): each output pixel's footprint in
+        the source array's frame (:func:`~.weights.corner_footprints`, as GDAL maps the pixel's corners);
+        without them, a box of the scale around the centre (exact when the grids are axis-aligned).
         Precomputes indices and weights once: the engine calls the same Resampler on many source
         arrays (the same tile on many dates) and all bands."""
         if method not in RESAMPLINGS:
@@ -68,7 +73,11 @@ class Resampler:
         if method != "near" and _is_pixel_translation(sx, sy, finite, self.xscale, self.yscale):
             self._init_near(x, y, finite)
         elif method in _AREA:
-            self._init_area(x, y, finite)
+            if footprints is None:
+                footprints = (sx - 0.5 * self.xscale, sx + 0.5 * self.xscale, sy - 0.5 * self.yscale,
+                              sy + 0.5 * self.yscale)
+            self._init_area(*(np.where(finite, np.asarray(b, dtype=np.float64).ravel(), 0.0) for b in footprints),
+                            finite)
         elif method == "near" or h == 1 or w == 1:
             self._init_near(x, y, finite)
         else:
@@ -134,12 +143,13 @@ class Resampler:
         t.x, t.y = np.array(x), np.array(y)  # never views of the caller's arrays
         self._taps.append(t)
 
-    def _init_area(self, x: np.ndarray, y: np.ndarray, finite: np.ndarray) -> None:
+    def _init_area(self, xlo: np.ndarray, xhi: np.ndarray, ylo: np.ndarray, yhi: np.ndarray,
+                   finite: np.ndarray) -> None:
         h, w = self.src_shape
-        kx = int(math.ceil(self.xscale)) + 1
-        ky = int(math.ceil(self.yscale)) + 1
-        okx, ax = _area_axis(x, self.xscale, w, kx)
-        oky, ay = _area_axis(y, self.yscale, h, ky)
+        kx = area_taps(xlo, xhi)
+        ky = area_taps(ylo, yhi)
+        okx, ax = _area_axis(xlo, xhi, w, kx)
+        oky, ay = _area_axis(ylo, yhi, h, ky)
         sel = self._selection(finite & okx & oky)
         if sel is not None:
             ax, ay = ax.take(sel), ay.take(sel)

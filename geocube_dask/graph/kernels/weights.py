@@ -248,28 +248,43 @@ def _lanczos_downsampling_weights(ks: np.ndarray, d: np.ndarray, s: float, windo
     return np.where(window, out, 0.0)
 
 
-def _area_axis(c: np.ndarray, scale: float, size: int, kmax: int) -> tuple[np.ndarray, _Axis]:
-    """(skip, taps) of the footprint ``[c - scale/2, c + scale/2]``; weights are GDAL's average weights."""
-    ic, fc = _split(c)
-    half = 0.5 * scale
-    lo_r = fc - half
-    hi_r = fc + half
-    lo = ic + lo_r
-    hi = ic + hi_r
+def _area_axis(lo: np.ndarray, hi: np.ndarray, size: int, kmax: int) -> tuple[np.ndarray, _Axis]:
+    """(skip, taps) of the footprints ``[lo, hi]`` along one axis (source pixel coordinates, one per
+    output pixel); weights are GDAL's average weights: the share of each source pixel inside the
+    footprint, whole pixels in between."""
     ok = (hi > -_AREA_EPS) & (lo < size + _AREA_EPS)
-    imin = np.maximum(ic + np.floor(lo_r + _AREA_EPS), 0.0)
-    imax = np.minimum(ic + np.ceil(hi_r - _AREA_EPS), float(size))
+    imin = np.maximum(np.floor(lo + _AREA_EPS), 0.0)
+    imax = np.minimum(np.ceil(hi - _AREA_EPS), float(size))
     imax = np.where((imin == imax) & (imax < size), imax + 1.0, imax)
     count = imax - imin
     ks = np.arange(kmax, dtype=np.float64)[:, None]
-    first = 1.0 - (lo_r - (imin - ic))
-    last = 1.0 - ((imax - ic) - hi_r)
+    first = 1.0 - (lo - imin)
+    last = 1.0 - (imax - hi)
     single = count == 1.0
     w = np.where(ks == 0, np.where(single, 1.0, first)[None, :],
                  np.where(ks + 1 == count[None, :], last[None, :], 1.0))
     window = ks < count[None, :]
     w = np.where(window, w, 0.0)
     return ok, _Axis(imin.astype(np.int64), w, window)
+
+
+def area_taps(lo: np.ndarray, hi: np.ndarray) -> int:
+    """The most source pixels a footprint ``[lo, hi]`` spans along one axis (taps needed per point)."""
+    if lo.size == 0:
+        return 1
+    span = np.ceil(hi - _AREA_EPS) - np.floor(lo + _AREA_EPS)
+    return max(1, int(np.max(span, initial=1.0))) + 1
+
+
+def corner_footprints(cx: np.ndarray, cy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per output pixel, the source footprint GDAL's area methods weigh (GWKAverageOrModeThread): the box,
+    in source pixel coordinates, spanned by the pixel's top-left and bottom-right corners (ordered on
+    each axis). The other two corners are not used: for a rotated mapping the box is not the bounding
+    box of the pixel (measured against GDAL 3.10's impulse response). ``cx``, ``cy`` (H+1, W+1) are the
+    source coordinates of the output pixel corners; returns xlo, xhi, ylo, yhi, each (H, W)."""
+    x0, x1 = cx[:-1, :-1], cx[1:, 1:]
+    y0, y1 = cy[:-1, :-1], cy[1:, 1:]
+    return np.minimum(x0, x1), np.maximum(x0, x1), np.minimum(y0, y1), np.maximum(y0, y1)
 
 
 def _is_pixel_translation(sx: np.ndarray, sy: np.ndarray, finite: np.ndarray, xscale: float,
