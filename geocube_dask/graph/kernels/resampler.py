@@ -22,7 +22,9 @@ from .weights import (
     _general_axis,
     _is_pixel_translation,
     _margin,
+    area_bounds,
     area_taps,
+    footprint_bounds,
 )
 
 
@@ -74,10 +76,12 @@ class Resampler:
             self._init_near(x, y, finite)
         elif method in _AREA:
             if footprints is None:
-                footprints = (sx - 0.5 * self.xscale, sx + 0.5 * self.xscale, sy - 0.5 * self.yscale,
-                              sy + 0.5 * self.yscale)
-            self._init_area(*(np.where(finite, np.asarray(b, dtype=np.float64).ravel(), 0.0) for b in footprints),
-                            finite)
+                bx, by = area_bounds(x, self.xscale), area_bounds(y, self.yscale)
+            else:
+                xlo, xhi, ylo, yhi = (np.where(finite, np.asarray(b, dtype=np.float64).ravel(), 0.0)
+                                      for b in footprints)
+                bx, by = footprint_bounds(xlo, xhi), footprint_bounds(ylo, yhi)
+            self._init_area(bx, by, finite)
         elif method == "near" or h == 1 or w == 1:
             self._init_near(x, y, finite)
         else:
@@ -143,13 +147,13 @@ class Resampler:
         t.x, t.y = np.array(x), np.array(y)  # never views of the caller's arrays
         self._taps.append(t)
 
-    def _init_area(self, xlo: np.ndarray, xhi: np.ndarray, ylo: np.ndarray, yhi: np.ndarray,
+    def _init_area(self, bx: tuple[np.ndarray, np.ndarray, np.ndarray], by: tuple[np.ndarray, np.ndarray, np.ndarray],
                    finite: np.ndarray) -> None:
         h, w = self.src_shape
-        kx = area_taps(xlo, xhi)
-        ky = area_taps(ylo, yhi)
-        okx, ax = _area_axis(xlo, xhi, w, kx)
-        oky, ay = _area_axis(ylo, yhi, h, ky)
+        kx = area_taps(bx[1], bx[2])
+        ky = area_taps(by[1], by[2])
+        okx, ax = _area_axis(*bx, w, kx)
+        oky, ay = _area_axis(*by, h, ky)
         sel = self._selection(finite & okx & oky)
         if sel is not None:
             ax, ay = ax.take(sel), ay.take(sel)

@@ -248,18 +248,22 @@ def _lanczos_downsampling_weights(ks: np.ndarray, d: np.ndarray, s: float, windo
     return np.where(window, out, 0.0)
 
 
-def _area_axis(lo: np.ndarray, hi: np.ndarray, size: int, kmax: int) -> tuple[np.ndarray, _Axis]:
-    """(skip, taps) of the footprints ``[lo, hi]`` along one axis (source pixel coordinates, one per
-    output pixel); weights are GDAL's average weights: the share of each source pixel inside the
-    footprint, whole pixels in between."""
+def _area_axis(base: np.ndarray, lo_r: np.ndarray, hi_r: np.ndarray, size: int, kmax: int
+               ) -> tuple[np.ndarray, _Axis]:
+    """(skip, taps) of the footprints ``[base + lo_r, base + hi_r]`` along one axis (source pixel
+    coordinates, one per output pixel; ``base`` whole numbers, so that the arithmetic on ``lo_r``/``hi_r``
+    gives the same bits whatever window the coordinates are relative to); weights are GDAL's average
+    weights: the share of each source pixel inside the footprint, whole pixels in between."""
+    lo = base + lo_r
+    hi = base + hi_r
     ok = (hi > -_AREA_EPS) & (lo < size + _AREA_EPS)
-    imin = np.maximum(np.floor(lo + _AREA_EPS), 0.0)
-    imax = np.minimum(np.ceil(hi - _AREA_EPS), float(size))
+    imin = np.maximum(base + np.floor(lo_r + _AREA_EPS), 0.0)
+    imax = np.minimum(base + np.ceil(hi_r - _AREA_EPS), float(size))
     imax = np.where((imin == imax) & (imax < size), imax + 1.0, imax)
     count = imax - imin
     ks = np.arange(kmax, dtype=np.float64)[:, None]
-    first = 1.0 - (lo - imin)
-    last = 1.0 - (imax - hi)
+    first = 1.0 - (lo_r - (imin - base))
+    last = 1.0 - ((imax - base) - hi_r)
     single = count == 1.0
     w = np.where(ks == 0, np.where(single, 1.0, first)[None, :],
                  np.where(ks + 1 == count[None, :], last[None, :], 1.0))
@@ -268,11 +272,25 @@ def _area_axis(lo: np.ndarray, hi: np.ndarray, size: int, kmax: int) -> tuple[np
     return ok, _Axis(imin.astype(np.int64), w, window)
 
 
-def area_taps(lo: np.ndarray, hi: np.ndarray) -> int:
-    """The most source pixels a footprint ``[lo, hi]`` spans along one axis (taps needed per point)."""
-    if lo.size == 0:
+def area_bounds(c: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base, lo_r, hi_r) of the box ``[c - scale/2, c + scale/2]`` around each centre ``c``."""
+    ic, fc = _split(c)
+    half = 0.5 * scale
+    return ic, fc - half, fc + half
+
+
+def footprint_bounds(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(base, lo_r, hi_r) of the footprints ``[lo, hi]``: ``base = floor(lo)``; both differences are exact,
+    so a footprint shifted by whole pixels (another window) gives the same ``lo_r``, ``hi_r``."""
+    base = np.floor(lo)
+    return base, lo - base, hi - base
+
+
+def area_taps(lo_r: np.ndarray, hi_r: np.ndarray) -> int:
+    """The most source pixels a footprint spans along one axis (taps needed per point), plus one."""
+    if lo_r.size == 0:
         return 1
-    span = np.ceil(hi - _AREA_EPS) - np.floor(lo + _AREA_EPS)
+    span = np.ceil(hi_r - _AREA_EPS) - np.floor(lo_r + _AREA_EPS)
     return max(1, int(np.max(span, initial=1.0))) + 1
 
 
