@@ -28,6 +28,7 @@ from .mapping import Mapping, cast, valid_mask
 from .plan import Source
 from .read import (
     READ_ERRORS,
+    clear_download_cache,
     clear_handle_cache,
     forget_source,
     gdal_settings,
@@ -164,10 +165,12 @@ _cache = _GatherCache(DEFAULT_CACHE_BYTES)
 
 
 def clear_caches(client: Any = None) -> None:
-    """Forget this process's resampling set-ups and close its open datasets (every thread closes its
-    own on its next read). With a ``distributed.Client``, do the same in every worker process too."""
+    """Forget this process's resampling set-ups, close its open datasets (every thread closes its own on
+    its next read) and forget what GDAL downloaded from remote storage, so that a remote object rewritten
+    under the same name is read anew. With a ``distributed.Client``, do the same in every worker too."""
     _cache.clear()
     clear_handle_cache()
+    clear_download_cache()
     if client is not None:
         client.run(clear_caches)
 

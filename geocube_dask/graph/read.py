@@ -9,6 +9,8 @@ rewritten since it was opened is reopened, and :func:`clear_handle_cache` reache
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import threading
 from collections import OrderedDict
@@ -65,6 +67,33 @@ def clear_handle_cache() -> None:
     global _generation
     _generation += 1
     _handles()
+
+
+def clear_download_cache() -> bool:
+    """Forget what GDAL downloaded in this process through /vsicurl/ and the object-storage file systems
+    built on it (file sizes, headers, blocks): after a remote object was rewritten under the same name,
+    the next read fetches it anew. GDAL has no Python entry for it, so ``VSICurlClearCache`` is called in
+    the GDAL library this process loaded; returns False where it cannot be found."""
+    lib = _gdal_library()
+    if lib is None:
+        return False
+    lib.VSICurlClearCache()
+    return True
+
+
+def _gdal_library() -> ctypes.CDLL | None:
+    paths = []
+    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "libgdal" in line and line.split()[-1].startswith("/")})
+    found = paths[0] if paths else ctypes.util.find_library("gdal")
+    if not found:
+        return None
+    try:
+        lib = ctypes.CDLL(found)
+        getattr(lib, "VSICurlClearCache")  # noqa: B009 - a missing symbol raises AttributeError
+    except (OSError, AttributeError):
+        return None
+    return lib
 
 
 def file_signature(uri: str) -> tuple[int, ...] | None:

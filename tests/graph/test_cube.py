@@ -317,3 +317,30 @@ def test_a_file_rewritten_in_place_is_read_anew(scenes, tmp_path: Path, where: s
             assert all(after[w] == (0, before[w][1] + 1) for w in after)
     assert not np.array_equal(first, second)
     np.testing.assert_array_equal(second, expected())
+
+
+def test_a_remote_object_rewritten_under_its_name_is_read_anew_after_clear_caches(scenes, http_server,
+                                                                                 tmp_path: Path) -> None:
+    """GDAL keeps what it downloaded of a URL for the life of the process: after the object is rewritten
+    on the server, ``clear_caches()`` makes the next compute fetch it again and give the new pixels."""
+    import uuid
+
+    from geocube_dask.graph import clear_caches
+
+    name = f"rewritten/{uuid.uuid4().hex}/scene.tif"
+    url = http_server.put(scenes["utm31"].path, name)
+    src = source_for(scenes["utm31"].path)
+    remote = type(src)(**{**src.__dict__, "uri": url})
+    x, y = centre_in("EPSG:32631")
+    grid = make_grid("EPSG:32631", 10.0, (x - 800, y - 800, x + 800, y + 800))
+    plan = make_plan([[remote]], grid, chunks=64, gdal_env={"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"})
+    with dask.config.set(scheduler="threads"):
+        first = cube_from_plan(plan).compute().values[0]
+        np.testing.assert_array_equal(first, reference_image([ref_of(src)], ref_grid(grid), "uint16", 0, "near", 4))
+        local = tmp_path / "new.tif"
+        _rewrite_with(local, scenes["utm31"].path, 3)
+        http_server.put(local, name)
+        clear_caches()
+        second = cube_from_plan(plan).compute().values[0]
+    want = reference_image([ref_of(source_for(str(local)))], ref_grid(grid), "uint16", 0, "near", 4)
+    np.testing.assert_array_equal(second, want)
