@@ -137,7 +137,7 @@ HTTP_FORMS = ("original COGs", "MUCOG (pattern mucog)", "COG per record")
 HTTP_WINDOWS = {"aligned on the tiles": (512, 256), "across 4 tiles": (640, 384)}  # (row, col) of the block
 
 
-def part_http(root: Path, dates: int, repeat: int) -> None:
+def part_http(root: Path, dates: int, repeat: int, extra: list[str] | None = None) -> None:
     """Consolidate the 100-date tile twice, then read the block in child processes, one per setting."""
     import json
     import subprocess
@@ -161,7 +161,10 @@ def part_http(root: Path, dates: int, repeat: int) -> None:
     base = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
     os.environ.setdefault("GEOCUBE_TEST_HTTP_LATENCY_MS", "20")  # the server process inherits it
     with http_server(www) as server:
-        for label, env in (("GDAL defaults", base), ("MUCOG_READ_SETTINGS", {**base, **MUCOG_READ_SETTINGS})):
+        variants = [("GDAL defaults", base), ("MUCOG_READ_SETTINGS", {**base, **MUCOG_READ_SETTINGS})]
+        for text in extra or []:  # --read-settings K=V,K=V: another row of settings to compare
+            variants.append((text, {**base, **dict(kv.split("=", 1) for kv in text.split(","))}))
+        for label, env in variants:
             out = subprocess.run(
                 [sys.executable, __file__, "--parts", "http-read", "--root", str(root), "--url", server.base_url,
                  "--repeat", str(repeat), "--scenes-dir", str(Path(scenes[0]["path"]).parent)],
@@ -256,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", default="throughput,http,cube")
     parser.add_argument("--dates", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--read-settings", action="append", default=[],
+                        help="http part: another set of GDAL settings to read with, as K=V,K=V (repeatable)")
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--scenes-dir", help=argparse.SUPPRESS)
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             if part == "throughput":
                 part_throughput(root, args.repeat)
             elif part == "http":
-                part_http(root, args.dates, args.repeat)
+                part_http(root, args.dates, args.repeat, args.read_settings)
             elif part == "cube":
                 part_cube(root, args.dates, args.repeat)
             else:
