@@ -81,6 +81,7 @@ def write_record(image: np.ndarray, folder: str, index: int, crs: str, transform
     """Write one record's ``(band, y, x)`` image as a COG in ``folder``; return its path."""
     from .cog import write_cog
 
+    _block_cache_set()
     path = Path(folder) / f"record-{index:05d}.tif"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,15 @@ def write_record(image: np.ndarray, folder: str, index: int, crs: str, transform
     except Exception as exc:
         raise ConsolidationWriteError(f"cannot write record {index} of {uri}: {exc}") from exc
     return str(path)
+
+
+def _block_cache_set() -> None:
+    """Size GDAL's (process-wide) block cache before this task writes, if no task did yet: resizing it
+    later, while a COG is being written in another thread, flushes that writer's blocks under it."""
+    from ..graph.chunk import gdal_cachemax
+    from ..storage import set_block_cache_once
+
+    set_block_cache_once(gdal_cachemax())
 
 
 def _describe(path: str, subdirs: Sequence[str]) -> dict[str, Any]:
@@ -120,6 +130,7 @@ def assemble_file(cog_paths: Sequence[str], folder: str, settings: FileSettings,
     """
     from .mucog import assemble_mucog
 
+    _block_cache_set()
     out = Path(folder) / "file.tif"
     try:
         if len(cog_paths) == 1:
