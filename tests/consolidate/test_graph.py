@@ -39,6 +39,14 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(autouse=True)
+def private_staging(tmp_path: Path):
+    """Each test stages its files in its own folder: the graphs here share job token and file keys, and
+    tests run in parallel processes."""
+    with dask.config.set({"geocube.staging-dir": str(tmp_path / "staging")}):
+        yield
+
+
 def settings(stored: DFormat = VAR, exponent: float = 1.0, options=None) -> Settings:
     images = ImageSettings("refl", ("master",), ("B2", "B3", "B4"), VAR, "near", stored, exponent, chunks=64)
     files = FileSettings(options or {"COMPRESS": "ZSTD", "BLOCKSIZE": "64", "OVERVIEW_RESAMPLING": "NEAREST"},
