@@ -300,13 +300,16 @@ def compute_chunk(
     set_block_cache_once(env.pop("GDAL_CACHEMAX", None) or gdal_cachemax(ctx.gdal_cachemax))
     with gdal_settings(env):
         for i, sr in enumerate(reads):
+            failure = None
             try:
                 _paint_source(ctx, sr, out, row0, col0, h, w, first=i == 0)
             except READ_ERRORS as exc:  # only I/O: a bug or a MemoryError surfaces as itself
                 forget_source(sr.source.uri)
                 if ctx.on_error == "nodata":
                     continue
-                raise read_error(sr.source.uri, exc) from exc
+                failure = read_error(sr.source.uri, exc)
+            if failure is not None:  # raised outside the handler: no chained GDAL error (see read_error)
+                raise failure
     return out[None]
 
 

@@ -168,8 +168,20 @@ def read_window(
 
 
 def read_error(uri: str, exc: BaseException) -> SourceReadError:
-    """The error raised when a source cannot be read at compute time (names the uri)."""
+    """The error raised when a source cannot be read at compute time (names the uri).
+
+    GDAL's reasons along the exception chain (e.g. "TIFFReadEncodedTile() failed") go into the message
+    and the chain is not kept: rasterio's GDAL errors cannot be unpickled, so a chained error would
+    reach a distributed client as a bare ``Exception`` instead of a SourceReadError."""
+    reasons: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(reasons) < 5:
+        text = str(seen).strip().rstrip(".")
+        if text and text not in reasons and not text.startswith("Read failed. See previous exception"):
+            reasons.append(text)
+        seen = seen.__cause__ or seen.__context__
+    why = "; ".join(reasons) or type(exc).__name__
     return SourceReadError(
-        f"cannot read source {uri!r}: {exc}. Check that the file exists and is readable from this "
+        f"cannot read source {uri!r}: {why}. Check that the file exists and is readable from this "
         "worker (credentials, network), or compute with on_error='nodata' to leave it out"
     )

@@ -325,7 +325,7 @@ def test_a_missing_file_raises_source_read_error_naming_it(files: dict[str, str]
     with pytest.raises(SourceReadError, match=re.escape(repr(missing))) as info:
         compute_chunk(ctx, 0, 0, 48, 64, reads)
     assert isinstance(info.value, GeocubeError)
-    assert isinstance(info.value.__cause__, rasterio.errors.RasterioIOError)
+    assert info.value.__cause__ is None and info.value.__context__ is None  # picklable across processes
     assert "on_error='nodata'" in str(info.value)
 
 
@@ -362,6 +362,22 @@ def test_errors_that_are_not_read_failures_surface_as_themselves(
     with pytest.raises(type(error)) as info:
         compute_chunk(ctx, 0, 0, 30, 30, reads)
     assert info.value is error
+
+
+def test_a_read_failure_reaches_a_distributed_client_as_source_read_error(files: dict[str, str],
+                                                                         tmp_path: Path) -> None:
+    """rasterio's GDAL errors cannot be unpickled: chained to the SourceReadError, they made it reach the
+    client of a process worker as a bare Exception. GDAL's reasons are in the message instead."""
+    from distributed import Client, LocalCluster
+
+    broken = tmp_path / "half.tif"
+    data = Path(files["a"]).read_bytes()
+    broken.write_bytes(data[: len(data) // 2])
+    plan = make_plan([[replace(src(files["a"]), uri=str(broken))]], grid_on(A_T, 0, 0, 48, 64), dformat=VAR,
+                     bands=BANDS)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster), pytest.raises(SourceReadError, match="half.tif.*TIFF"):
+        cube_from_plan(plan).compute()
 
 
 def test_a_corrupt_block_is_a_read_failure(files: dict[str, str], tmp_path: Path) -> None:
