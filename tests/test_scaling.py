@@ -108,7 +108,15 @@ def test_retirement_order_is_cheapest_loss_first() -> None:
     (5, []),
     (4, ["idle-small"]),
     (3, ["idle-small", "idle-big"]),
+    (2, ["idle-small", "idle-big", "busy-short"]),
     (0, ["idle-small", "idle-big", "busy-short", "busy-long"]),  # a long-running task's worker stays
 ])
 def test_workers_to_close(target: int, expected: list[str]) -> None:
-    assert workers_to_close(LOADS, target) == expected
+    assert [w.name for w in workers_to_close(LOADS, target)] == expected
+
+
+def test_the_last_worker_holding_results_is_kept() -> None:
+    held = [WorkerLoad("a", nbytes=0), WorkerLoad("b", nbytes=8), WorkerLoad("c", nbytes=0)]
+    assert [w.name for w in workers_to_close(held, 0)] == ["a", "c"]
+    free = [WorkerLoad("a"), WorkerLoad("b")]
+    assert [w.name for w in workers_to_close(free, 0)] == ["a", "b"]

@@ -1,0 +1,20 @@
+"""Scaling the workers of a Geocube with its backlog: one machine, any distributed cluster, Kubernetes.
+
+- :class:`GeocubeAdaptive` (``cluster.adapt(Adaptive=GeocubeAdaptive, …)``) adapts any distributed
+  cluster with the Geocube policy (:mod:`.policy`, pure functions).
+- As a scheduler preload (``dask scheduler --preload geocube_dask.scaling``) this module makes the
+  scheduler answer ``/api/v1/adaptive_target``, the ``adaptive_target`` RPC and worker retirement with
+  the same policy: that is what the dask-kubernetes operator's ``DaskAutoscaler`` asks (:mod:`.scheduler`).
+- :func:`local_cluster` starts one on this machine; :func:`kube_cluster_spec`/:func:`kube_cluster`
+  describe and start one on Kubernetes (the same spec as ``cluster/`` in the repository).
+"""
+
+from .adaptive import GeocubeAdaptive
+from .load import Load, measure
+from .policy import Policy, WorkerLoad, retirement_order, workers_to_close
+from .scheduler import dask_setup, install
+
+__all__ = [
+    "GeocubeAdaptive", "Load", "Policy", "WorkerLoad", "dask_setup", "install", "measure", "retirement_order",
+    "workers_to_close",
+]

@@ -21,7 +21,7 @@ bookkeeping tasks do not ask for as many workers as a thousand file writes. ``ra
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import InvalidArgument
@@ -98,7 +98,8 @@ def starting_workers(previous_target: int | None, workers: int) -> int:
 class WorkerLoad:
     """What retiring one worker would cost: tasks in flight, their expected seconds, bytes held."""
 
-    name: str
+    name: Hashable  # the worker's name (LocalCluster numbers its workers: 0, 1, …)
+    address: str = ""
     processing: int = 0
     occupancy: float = 0.0
     nbytes: int = 0
@@ -109,10 +110,14 @@ def retirement_order(workers: Iterable[WorkerLoad]) -> list[WorkerLoad]:
     """The workers that may be retired, cheapest loss first: those with no task in flight (least data
     held first), then those whose tasks in flight are expected to take least (then least data)."""
     candidates = [w for w in workers if not w.long_running]
-    return sorted(candidates, key=lambda w: (w.processing > 0, w.occupancy, w.nbytes, w.name))
+    return sorted(candidates, key=lambda w: (w.processing > 0, w.occupancy, w.nbytes, str(w.name)))
 
 
-def workers_to_close(workers: Sequence[WorkerLoad], target: int) -> list[str]:
-    """Names of the workers to retire to come down to ``target`` workers, cheapest loss first."""
-    n = len(workers) - max(0, target)
-    return [w.name for w in retirement_order(workers)[:max(0, n)]]
+def workers_to_close(workers: Sequence[WorkerLoad], target: int) -> list[WorkerLoad]:
+    """The workers to retire to come down to ``target`` workers, cheapest loss first. While results are
+    held (a client still wants them) the last worker is kept: the scheduler could move them nowhere."""
+    keep = max(0, target)
+    if keep == 0 and any(w.nbytes > 0 for w in workers):
+        keep = 1
+    n = len(workers) - keep
+    return retirement_order(workers)[:max(0, n)]
