@@ -3,11 +3,21 @@ scheduler-facing glue on real (in-process) clusters."""
 
 from __future__ import annotations
 
+import collections
+import json
 import math
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 
+import dask
+import numpy as np
 import pytest
+from distributed import Client, Event, LocalCluster, wait
 
 from geocube_dask.errors import InvalidArgument
+from geocube_dask.scaling import GeocubeAdaptive
 from geocube_dask.scaling.policy import Policy, WorkerLoad, retirement_order, starting_workers, workers_to_close
 
 # (case, policy overrides, backlog seconds, workers, starting, tasks, threads, expected target)
@@ -120,3 +130,136 @@ def test_the_last_worker_holding_results_is_kept() -> None:
     assert [w.name for w in workers_to_close(held, 0)] == ["a", "c"]
     free = [WorkerLoad("a"), WorkerLoad("b")]
     assert [w.name for w in workers_to_close(free, 0)] == ["a", "b"]
+
+
+# --- on real clusters (in-process workers: fast to start, and the task counters below are shared) ------------
+
+RUNS: collections.Counter = collections.Counter()
+RUNS_LOCK = threading.Lock()
+
+
+def read_block(i: int) -> int:
+    """A stand-in for a consolidation task: waits as if on storage, counts its executions."""
+    with RUNS_LOCK:
+        RUNS[i] += 1
+    time.sleep(0.05)
+    return i * i
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def cluster() -> Iterator[LocalCluster]:
+    with LocalCluster(n_workers=0, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0") as c:
+        yield c
+
+
+def test_a_local_cluster_adapts_up_to_the_maximum_then_drains_to_zero(cluster: LocalCluster) -> None:
+    """Stand-in workload (until a consolidation job is wired here): a graph of many sleeping reads, summed
+    per group, then in total."""
+    client = Client(cluster)
+    adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=4, interval="200ms", ratio=0.1, step=2)
+    assert isinstance(adaptive, GeocubeAdaptive) and adaptive.policy == Policy(ratio=0.1, step=2, maximum=4)
+    blocks = [dask.delayed(read_block, pure=False)(i) for i in range(80)]
+    groups = [dask.delayed(sum)(blocks[g:g + 10]) for g in range(0, 80, 10)]
+    counts = []
+    future = client.compute(dask.delayed(sum)(groups))
+    while not future.done():
+        counts.append(len(cluster.scheduler.workers))
+        time.sleep(0.02)
+    assert future.result() == sum(i * i for i in range(80))
+    assert max(counts) == 4 and counts[0] == 0
+    ups = [entry["n"] for _, entry in adaptive.log if entry["status"] == "up"]
+    assert ups[:2] == [2, 4]  # at most `step` workers more per interval
+    del future
+    wait_until(lambda: not cluster.scheduler.workers and not cluster.workers, "the cluster to drain to zero")
+    client.close()
+
+
+def test_nothing_is_lost_when_workers_leave(cluster: LocalCluster) -> None:
+    """Results spread over four workers; once nothing is left to do three leave and their results move to
+    the last, which stays while the results are held (they could go nowhere), then leaves too."""
+    RUNS.clear()
+    client = Client(cluster)
+    adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=4, interval="200ms", ratio=0.1, step=2)
+    blocks = client.map(read_block, range(60), pure=False)
+    wait(blocks)
+    assert max(entry["n"] for _, entry in adaptive.log if entry["status"] == "up") == 4
+    wait_until(lambda: len(cluster.scheduler.workers) == 1, "the cluster to shrink to the worker holding results")
+    time.sleep(1.0)  # five more intervals: the last worker stays
+    assert len(cluster.scheduler.workers) == 1 and len(cluster.workers) == 1
+    assert client.gather(blocks) == [i * i for i in range(60)]
+    assert sorted(RUNS) == list(range(60)) and set(RUNS.values()) == {1}  # nothing recomputed
+    del blocks
+    wait_until(lambda: not cluster.scheduler.workers and not cluster.workers, "the cluster to drain to zero")
+    client.close()
+
+
+def test_a_worker_the_scheduler_could_not_retire_keeps_running(cluster: LocalCluster) -> None:
+    """distributed's Adaptive shuts proposed workers down even when the scheduler refused to retire them
+    (their results had nowhere to go): here they keep running and nothing is recomputed."""
+    RUNS.clear()
+    cluster.scale(2)
+    client = Client(cluster)
+    client.wait_for_workers(2)
+    blocks = client.map(read_block, range(20), pure=False)
+    wait(blocks)
+    adaptive = GeocubeAdaptive(cluster, interval=None)  # not periodic: driven by hand
+    names = sorted(cluster.workers)
+    client.sync(adaptive.scale_down, names)  # both at once: no worker left to take their results
+    assert sorted(cluster.workers) == names and len(cluster.scheduler.workers) == 2
+    assert client.gather(blocks) == [i * i for i in range(20)] and set(RUNS.values()) == {1}
+    client.close()
+
+
+def blocked(i: int, event: str) -> int:
+    Event(event).wait()
+    return i
+
+
+def _http(url: str, body: dict | None = None) -> object:
+    data = None if body is None else json.dumps(body).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST" if data else "GET"),
+                                timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_the_preloaded_scheduler_answers_with_the_policy() -> None:
+    """What the dask-kubernetes operator asks: HTTP first, then the RPCs, on a scheduler started with
+    the preload (and without the /api/v1 routes in its configuration: the preload adds them)."""
+    settings = {
+        "geocube.scaling": {"ratio": 8, "step": 3, "maximum": 15},
+        "distributed.scheduler.default-task-durations": {"blocked": "2s"},
+    }
+    with dask.config.set(settings), LocalCluster(
+        n_workers=2, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"preload": ["geocube_dask.scaling"]},
+    ) as cluster, Client(cluster) as client:
+        assert "distributed.http.scheduler.api" not in dask.config.get("distributed.scheduler.http.routes")
+        api = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/api/v1"
+        event = Event("go")
+        futures = client.map(blocked, range(12), event="go", pure=False)
+        wait_until(lambda: sum(len(ws.processing) for ws in cluster.scheduler.workers.values()) > 0
+                   and len(cluster.scheduler.tasks) == 12, "the tasks running or queued")
+        # 12 tasks × 2 s = 24 s on 2 workers: 12 s each > ratio 8 → ceil(24 / 8) = 3 (within one step)
+        # (distributed's own target would be ceil(24 s / 5 s) = 5)
+        assert _http(f"{api}/adaptive_target") == {"workers": 3}
+        # the 3rd worker is "starting" now; 24 s on 3 is exactly the ratio: keep 3
+        assert client.sync(client.scheduler.adaptive_target) == 3
+        event.set()
+        assert sorted(client.gather(futures)) == list(range(12))
+        assert _http(f"{api}/adaptive_target") == {"workers": 0}  # nothing left: drain to zero
+        # retirement: the worker holding no data goes first
+        holder, other = sorted(cluster.scheduler.workers.values(), key=lambda ws: ws.name)
+        kept = client.submit(np.ones, 100_000, workers=[holder.address], pure=False)
+        kept.result()
+        assert client.sync(client.scheduler.workers_to_close, n=1, attribute="name") == [other.name]
+        retired = _http(f"{api}/retire_workers", {"n": 1})
+        assert [info["name"] for info in retired.values()] == [other.name]
+        assert list(cluster.scheduler.workers) == [holder.address] and kept.result().sum() == 100_000
