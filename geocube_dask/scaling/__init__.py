@@ -10,11 +10,13 @@
 """
 
 from .adaptive import GeocubeAdaptive
+from .kube import autoscaler_spec, kube_cluster, kube_cluster_spec
 from .load import Load, measure
+from .local import local_cluster
 from .policy import Policy, WorkerLoad, retirement_order, workers_to_close
 from .scheduler import dask_setup, install
 
 __all__ = [
-    "GeocubeAdaptive", "Load", "Policy", "WorkerLoad", "dask_setup", "install", "measure", "retirement_order",
-    "workers_to_close",
+    "GeocubeAdaptive", "Load", "Policy", "WorkerLoad", "autoscaler_spec", "dask_setup", "install", "kube_cluster",
+    "kube_cluster_spec", "local_cluster", "measure", "retirement_order", "workers_to_close",
 ]
