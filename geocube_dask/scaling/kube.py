@@ -116,7 +116,7 @@ def kube_cluster_spec(
     if not (isinstance(threads_per_worker, int) and threads_per_worker >= 1):
         raise InvalidArgument(f"threads_per_worker must be a whole number >= 1, not {threads_per_worker!r}")
     spec = operator.make_cluster_spec(
-        name=name, image=image, n_workers=n_workers, resources=None, env=None, worker_command="dask-worker",
+        name=name, image=image, n_workers=n_workers, resources=None, env=None, worker_command="dask worker",
         idle_timeout=idle_timeout,
     )
     spec["metadata"]["labels"] = dict(LABELS)
@@ -127,7 +127,10 @@ def kube_cluster_spec(
     ]
 
     scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
-    scheduler["args"] = [*scheduler["args"], "--preload", "geocube_dask.scaling"]
+    # distributed's command line is `dask scheduler` (dask-kubernetes still writes `dask-scheduler`)
+    args = scheduler["args"]
+    options = args[1:] if args[0] == "dask-scheduler" else args[2:]
+    scheduler["args"] = ["dask", "scheduler", *options, "--preload", "geocube_dask.scaling"]
     scheduler["env"] = _merge_env([
         {"name": "DASK_DISTRIBUTED__SCHEDULER__HTTP__ROUTES", "value": json.dumps(scheduler_routes())},
         {"name": "DASK_GEOCUBE__SCALING__RATIO", "value": str(policy.ratio)},
