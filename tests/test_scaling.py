@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import json
 import math
+import sys
 import threading
 import time
 import urllib.request
@@ -16,8 +17,8 @@ import numpy as np
 import pytest
 from distributed import Client, Event, LocalCluster, wait
 
-from geocube_dask.errors import InvalidArgument
-from geocube_dask.scaling import GeocubeAdaptive
+from geocube_dask.errors import InvalidArgument, MissingDependency
+from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster
 from geocube_dask.scaling.policy import Policy, WorkerLoad, retirement_order, starting_workers, workers_to_close
 
 # (case, policy overrides, backlog seconds, workers, starting, tasks, threads, expected target)
@@ -263,3 +264,44 @@ def test_the_preloaded_scheduler_answers_with_the_policy() -> None:
         retired = _http(f"{api}/retire_workers", {"n": 1})
         assert [info["name"] for info in retired.values()] == [other.name]
         assert list(cluster.scheduler.workers) == [holder.address] and kept.result().sum() == 100_000
+
+
+# --- what users call ------------------------------------------------------------------------------------
+
+def test_local_cluster_adapts_and_prints_its_dashboard(capsys: pytest.CaptureFixture[str]) -> None:
+    with local_cluster(adapt=(0, 3), processes=False, dashboard_address="127.0.0.1:0", step=2) as cluster:
+        assert f"Dask dashboard: {cluster.dashboard_link}" in capsys.readouterr().out
+        assert isinstance(cluster._adaptive, GeocubeAdaptive) and cluster.workers == {}
+        assert cluster._adaptive.policy == Policy(step=2, minimum=0, maximum=3)
+    with pytest.raises(InvalidArgument, match=r"0 <= minimum <= maximum"):
+        local_cluster(adapt=(3, 1))
+
+
+def test_kube_cluster_runs_the_spec_and_adapts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No API server here: KubeCluster is replaced by a recorder at the seam."""
+    import dask_kubernetes.operator
+
+    calls: list[tuple[str, object]] = []
+
+    class Recorder:
+        dashboard_link = "http://scheduler:8787/status"
+
+        def __init__(self, **kwargs: object) -> None:
+            calls.append(("KubeCluster", kwargs))
+
+        def adapt(self, minimum: int, maximum: int) -> None:
+            calls.append(("adapt", (minimum, maximum)))
+
+    monkeypatch.setattr(dask_kubernetes.operator, "KubeCluster", Recorder)
+    cluster = kube_cluster("c2", image="img:1", namespace="ns", adapt=(1, 6), quiet=True,
+                           spec_options={"db_secret": "geocube-db"}, shutdown_on_close=False)
+    assert isinstance(cluster, Recorder)
+    expected = kube_cluster_spec("c2", "img:1", "ns", adapt=(1, 6), db_secret="geocube-db")
+    assert calls == [("KubeCluster", {"custom_cluster_spec": expected, "namespace": "ns",
+                                      "shutdown_on_close": False}), ("adapt", (1, 6))]
+
+
+def test_kubernetes_support_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "dask_kubernetes.operator", None)  # as if not installed
+    with pytest.raises(MissingDependency, match=r"pip install 'geocube_dask\[kube\]'"):
+        kube_cluster_spec()
