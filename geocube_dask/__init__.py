@@ -28,6 +28,7 @@ from .errors import (
     InvalidGeometry,
     InvalidName,
     JobConflict,
+    MissingDependency,
     NotFound,
     SchemaVersionError,
     SourceReadError,
@@ -44,6 +45,6 @@ __all__ = [
     "AlreadyExists", "Aoi", "CatalogConnectionError", "ConsolidationWriteError", "Container", "CubePlan", "DFormat",
     "Dataset", "DatasetStatus", "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset",
     "Instance", "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Job", "JobConflict",
-    "JobState", "Layout", "NotFound", "Palette", "PalettePoint", "Record", "SchemaVersionError", "SourceReadError",
-    "TidyReport", "UnreadableFile", "Variable", "clear_caches", "connect", "cube_from_plan", "load",
+    "JobState", "Layout", "MissingDependency", "NotFound", "Palette", "PalettePoint", "Record", "SchemaVersionError",
+    "SourceReadError", "TidyReport", "UnreadableFile", "Variable", "clear_caches", "connect", "cube_from_plan", "load",
 ]

@@ -66,3 +66,7 @@ class JobConflict(GeocubeError):
 
 class ConsolidationWriteError(GeocubeError):
     """A consolidated file could not be written, assembled or uploaded (names the file)."""
+
+
+class MissingDependency(GeocubeError, ImportError):
+    """An optional dependency needed for what was asked is not installed (the message says which extra)."""

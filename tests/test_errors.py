@@ -27,6 +27,7 @@ def test_the_module_defines_the_documented_classes() -> None:
         "GeocubeError", "InvalidArgument", "InvalidName", "InvalidDFormat", "InvalidGeometry", "NotFound",
         "AlreadyExists", "DependencyError", "IncompatibleDataset", "UnreadableFile", "SourceReadError",
         "SchemaVersionError", "CatalogConnectionError", "JobConflict", "ConsolidationWriteError",
+        "MissingDependency",
     }
 
 

@@ -8,7 +8,7 @@ opened by the commands that need it (``geocube cube --from-plan`` needs none).
 
 The commands live in ``cli.catalog`` (variable, instance, record, dataset, aoi, tidy), ``cli.index`` (index),
 ``cli.cube`` (cube, timeseries), ``cli.layouts`` (layout), ``cli.jobs`` (consolidate, job) and
-``cli.demo`` (demo); this module assembles them.
+``cli.demo`` (demo), ``cli.cluster`` (cluster local|manifest); this module assembles them.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 
 from ..errors import GeocubeError
 from .catalog import aoi_app, dataset_app, instance_app, record_app, tidy, variable_app
+from .cluster import cluster_app
 from .common import Json, State, state
 from .cube import cube, timeseries
 from .index import index
@@ -147,3 +148,4 @@ app.command()(timeseries)
 app.add_typer(layout_app, name="layout")
 app.add_typer(job_app, name="job")
 app.command()(consolidate)
+app.add_typer(cluster_app, name="cluster")
