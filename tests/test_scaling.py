@@ -16,7 +16,10 @@ import dask
 import numpy as np
 import pytest
 from distributed import Client, Event, LocalCluster, wait
+from distributed.diagnostics.plugin import SchedulerPlugin
+from test_consolidation import cube, indexed, per_record_and_file, scene_paths  # noqa: F401 - fixtures
 
+from geocube_dask.entities import JobState, TaskState
 from geocube_dask.errors import InvalidArgument, MissingDependency
 from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster
 from geocube_dask.scaling.policy import Policy, WorkerLoad, retirement_order, starting_workers, workers_to_close
@@ -135,6 +138,7 @@ def test_the_last_worker_holding_results_is_kept() -> None:
 
 # --- on real clusters (in-process workers: fast to start, and the task counters below are shared) ------------
 
+S = JobState
 RUNS: collections.Counter = collections.Counter()
 RUNS_LOCK = threading.Lock()
 
@@ -162,8 +166,7 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def test_a_local_cluster_adapts_up_to_the_maximum_then_drains_to_zero(cluster: LocalCluster) -> None:
-    """Stand-in workload (until a consolidation job is wired here): a graph of many sleeping reads, summed
-    per group, then in total."""
+    """A workload of many sleeping reads, summed per group, then in total (a consolidation job: below)."""
     client = Client(cluster)
     adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=4, interval="200ms", ratio=0.1, step=2)
     assert isinstance(adaptive, GeocubeAdaptive) and adaptive.policy == Policy(ratio=0.1, step=2, maximum=4)
@@ -265,6 +268,75 @@ def test_the_preloaded_scheduler_answers_with_the_policy() -> None:
         assert [info["name"] for info in retired.values()] == [other.name]
         assert list(cluster.scheduler.workers) == [holder.address] and kept.result().sum() == 100_000
 
+
+
+# --- a consolidation job on a cluster that adapts with the policy --------------------------------------------
+
+class MemoryTransitions(SchedulerPlugin):
+    """Counts, per task key, how often a result reached memory: twice means it was lost and computed again."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter = collections.Counter()
+
+    def transition(self, key: object, start: str, finish: str, *args: object, **kwargs: object) -> None:
+        if finish == "memory":
+            self.counts[str(key)] += 1
+
+
+@pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)  # the scaling does not depend on the backend
+def test_a_consolidation_job_on_an_adapting_cluster(gc, indexed, record_property) -> None:  # noqa: F811
+    """0 workers → up to the maximum, step by step, while the job's graph waits → 0 once it is done; the job
+    ends DONE, no result computed twice (none lost as workers left), cube values unchanged. The scheduler
+    runs the preload: over HTTP and the RPC it answers the policy's number (more than 0 while work waits,
+    0 after)."""
+    inst, layout, _, store = indexed
+    before = cube(gc, inst)
+    job = gc.consolidate(inst, layout, storage_uri=str(store), name="adaptive")
+    settings = {"geocube.scaling": {"ratio": 0.1, "step": 2, "maximum": 3}}
+    with dask.config.set(settings), LocalCluster(
+        n_workers=0, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"preload": ["geocube_dask.scaling"]},
+    ) as cluster, Client(cluster) as client:
+        memory = MemoryTransitions()
+        cluster.scheduler.add_plugin(memory, name="memory-transitions")
+        adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=3, interval="200ms", ratio=0.1,
+                                 step=2)
+        api = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/api/v1/adaptive_target"
+        trace: list[tuple[float, int, int]] = []  # (seconds, workers connected, the preload's HTTP answer)
+        running = threading.Event()
+        running.set()
+
+        start = time.monotonic()
+
+        def sample() -> None:
+            trace.append((round(time.monotonic() - start, 2), len(cluster.scheduler.workers), _http(api)["workers"]))
+
+        def sampling() -> None:
+            while running.is_set():
+                sample()
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sampling)
+        sampler.start()
+        try:
+            assert job.run(client=client).state is S.DONE, job.logs
+            wait_until(lambda: not cluster.scheduler.workers and not cluster.workers, "the cluster to drain to zero")
+        finally:
+            running.clear()
+            sampler.join()
+        sample()  # drained
+        record_property("workers_trace", json.dumps(trace))
+        assert _http(api) == {"workers": 0} and client.sync(client.scheduler.adaptive_target) == 0
+    workers = [n for _, n, _ in trace]
+    assert workers[0] == 0 and max(workers) == 3 and workers[-1] == 0, trace
+    ups = [entry["n"] for _, entry in adaptive.log if entry["status"] == "up"]
+    assert ups[:2] == [2, 3], adaptive.log  # at most `step` more per decision, then the maximum
+    assert max(answer for _, _, answer in trace) >= 1, trace
+    # nothing lost: every result reached memory once; every file done once; the cubes read as before
+    assert memory.counts and set(memory.counts.values()) == {1}, memory.counts
+    assert {t.state for t in job.tasks} == {TaskState.DONE}
+    assert set(per_record_and_file(gc).values()) == {1}
+    assert np.array_equal(cube(gc, inst).values, before.values)
 
 # --- what users call ------------------------------------------------------------------------------------
 
