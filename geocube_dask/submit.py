@@ -10,8 +10,9 @@ tasks can run there too). The job keeps its state in the catalogue: ``geocube jo
 follows it from anywhere.
 
 The workers must reach the catalogue: they connect to the URL given (by default the submitter's,
-password included: a URL the workers cannot reach, such as a relative SQLite path or ``localhost``
-seen from another machine, must be replaced by ``worker_db=``).
+password included: a URL the workers cannot reach, such as ``localhost`` seen from another machine,
+must be replaced by ``worker_db=``), or with ``worker_db="env"`` to their own ``$GEOCUBE_DB`` (on
+Kubernetes the workers get it from the ``geocube-db`` Secret, see :mod:`.scaling.kube`).
 
 A worker running a driver is never retired by the Geocube scaling policy (it has a long-running
 task). If it dies all the same, the scheduler runs the driver task again on another worker, which
@@ -20,15 +21,17 @@ takes the job over from the dead driver (the work done is kept; see :meth:`Job.r
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidArgument
+from .errors import CatalogConnectionError, InvalidArgument
 from .jobs import RUNNING, this_process
 
 if TYPE_CHECKING:
     from .jobs import Job
 
 DRIVER_PREFIX = "geocube-job-driver"
+WORKER_ENV = "env"  # worker_db=WORKER_ENV: the driver connects to its worker's $GEOCUBE_DB
 
 
 def driver_key(job_id: str) -> str:
@@ -48,8 +51,15 @@ def drive(db_url: str, job_id: str) -> str:
     """
     from distributed import Variable, get_worker, worker_client
 
-    from .geocube import connect
+    from .geocube import DEFAULT_DB_ENV, connect
 
+    if db_url == WORKER_ENV:
+        db_url = os.environ.get(DEFAULT_DB_ENV, "")
+        if not db_url:
+            raise CatalogConnectionError(
+                f"job {job_id}: this worker has no ${DEFAULT_DB_ENV}: give its workers one, or submit with the "
+                "catalogue's URL as the workers reach it (worker_db=URL, geocube submit --worker-db URL)"
+            )
     me = {"owner": this_process(), "worker": get_worker().address}
     with connect(db_url) as gc, worker_client() as client:
         job = gc.get_job(job_id)
@@ -81,8 +91,8 @@ def submit_job(job: Job, client: Any, worker_db: str | None = None) -> str:
     """Send ``job``'s driver to ``client``'s cluster and return its dask key at once.
 
     The driver runs ``job.run`` on a worker, connected to ``worker_db`` (default: the catalogue of
-    ``job``, as its URL says). The submitting process may then close its client and exit; follow the
-    job with ``gc.get_job(name)`` or ``geocube job show NAME``.
+    ``job``, as its URL says; ``"env"``: the worker's ``$GEOCUBE_DB``). The submitting process may then
+    close its client and exit; follow the job with ``gc.get_job(name)`` or ``geocube job show NAME``.
     """
     from distributed import fire_and_forget
 

@@ -35,7 +35,8 @@ submit_app = typer.Typer(no_args_is_help=True, help=(
 SchedulerAddress = Annotated[str, typer.Option(metavar="ADDRESS", help=(
     "The dask scheduler to run on, e.g. tcp://127.0.0.1:8786 (its workers must reach the catalogue)."))]
 WorkerDb = Annotated[str | None, typer.Option(metavar="URL", help=(
-    "The catalogue's URL as the workers reach it (default: the same as --db)."))]
+    "The catalogue's URL as the workers reach it (default: the same as --db; 'env': the workers' own "
+    "$GEOCUBE_DB, as on Kubernetes)."))]
 
 
 def _accepted(key: str, dask_scheduler: Any = None) -> bool:

@@ -23,10 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def empty_cluster() -> Iterator[LocalCluster]:
-    """A scheduler with no worker yet (worker processes are added by the tests)."""
+def empty_cluster(catalogue) -> Iterator[LocalCluster]:  # noqa: F811
+    """A scheduler with no worker yet (worker processes are added by the tests); its workers have the
+    catalogue's URL in $GEOCUBE_DB, as on Kubernetes."""
     with LocalCluster(n_workers=0, threads_per_worker=2, processes=True, dashboard_address="127.0.0.1:0",
-                      host="127.0.0.1") as cluster:
+                      host="127.0.0.1", env={"GEOCUBE_DB": catalogue[0]}) as cluster:
         yield cluster
 
 
@@ -51,7 +52,7 @@ def test_submit_returns_and_the_cluster_runs_the_job(catalogue, empty_cluster: L
     before = cube_values(url)
     address = empty_cluster.scheduler_address
     submitted = geocube(url, "submit", "consolidate", "refl/master", "--layout", "L", "--storage", str(store),
-                        "--name", "s1", "--scheduler", address, "--json")
+                        "--name", "s1", "--scheduler", address, "--worker-db", "env", "--json")
     assert submitted.returncode == 0, submitted.stderr
     info = json.loads(submitted.stdout)
     assert (info["name"], info["scheduler"], info["driver"]) == ("s1", address, f"geocube-job-driver-{info['id']}")
