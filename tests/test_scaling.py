@@ -328,9 +328,11 @@ def test_a_consolidation_job_on_an_adapting_cluster(gc, indexed, record_property
         record_property("workers_trace", json.dumps(trace))
         assert _http(api) == {"workers": 0} and client.sync(client.scheduler.adaptive_target) == 0
     workers = [n for _, n, _ in trace]
-    assert workers[0] == 0 and max(workers) == 3 and workers[-1] == 0, trace
+    assert workers[0] == 0 and 2 <= max(workers) <= 3 and workers[-1] == 0, trace
+    # from 0, `step` workers at once (the backlog asks for more), then more up to the maximum (reached unless
+    # the job is done first)
     ups = [entry["n"] for _, entry in adaptive.log if entry["status"] == "up"]
-    assert ups[:2] == [2, 3], adaptive.log  # at most `step` more per decision, then the maximum
+    assert ups[0] == 2 and max(ups) <= 3, adaptive.log
     assert max(answer for _, _, answer in trace) >= 1, trace
     # nothing lost: every result reached memory once; every file done once; the cubes read as before
     assert memory.counts and set(memory.counts.values()) == {1}, memory.counts
