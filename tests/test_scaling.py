@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 import dask
 import numpy as np
 import pytest
-from distributed import Client, Event, LocalCluster, wait
+from distributed import Client, Event, LocalCluster, rejoin, secede, wait
 from distributed.diagnostics.plugin import SchedulerPlugin
 from test_consolidation import cube, indexed, per_record_and_file, scene_paths  # noqa: F401 - fixtures
 
 from geocube_dask.entities import JobState, TaskState
 from geocube_dask.errors import InvalidArgument, MissingDependency
-from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster
+from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster, measure
 from geocube_dask.scaling.policy import Policy, WorkerLoad, retirement_order, starting_workers, workers_to_close
 
 # (case, policy overrides, backlog seconds, workers, starting, tasks, threads, expected target)
@@ -58,6 +58,21 @@ def test_policy_target(case, overrides, backlog, workers, starting, tasks, threa
     policy = Policy(**overrides)
     assert policy.target(backlog, workers, starting, tasks=tasks, threads=threads) == expected
 
+
+# Workers running a long-running task (a submitted job's driver waiting on its graph) cannot be retired:
+# (case, backlog seconds, workers, tasks, pinned, expected target), default policy
+PINNED_CASES = [
+    ("a driver alone keeps its worker, not drained to zero", 0, 1, 0, 1, 1),
+    ("idle with a driver: the others drain, the driver's worker stays", 0, 5, 0, 1, 1),
+    ("a driver and its graph: the graph's backlog decides above it", 100, 1, 100, 1, 4),
+    ("idle: drain at once, but never below the pinned workers", 0, 8, 3, 6, 6),
+]
+
+
+@pytest.mark.parametrize(("case", "backlog", "workers", "tasks", "pinned", "expected"), PINNED_CASES,
+                         ids=[c[0] for c in PINNED_CASES])
+def test_policy_keeps_pinned_workers(case, backlog, workers, tasks, pinned, expected) -> None:
+    assert Policy().target(backlog, workers, tasks=tasks, pinned=pinned) == expected
 
 def test_policy_defaults_are_the_issue_s() -> None:
     assert Policy() == Policy(ratio=10, min_ratio=0, step=3, minimum=0, maximum=15)
@@ -269,6 +284,38 @@ def test_the_preloaded_scheduler_answers_with_the_policy() -> None:
         assert list(cluster.scheduler.workers) == [holder.address] and kept.result().sum() == 100_000
 
 
+
+def driving(event: str) -> str:
+    """A stand-in for a submitted job's driver: leaves the thread pool and waits."""
+    secede()
+    Event(event).wait()
+    rejoin()
+    return event
+
+
+def test_a_long_running_driver_is_no_backlog_but_keeps_its_worker() -> None:
+    """The driver's expected duration (configured: 100 s) is not work waiting for threads: the target comes
+    from the graph's backlog alone (counting it, 104 s on one worker would ask for 4)."""
+    settings = {"distributed.scheduler.default-task-durations": {"driving": "100s", "blocked": "1s"}}
+    with dask.config.set(settings), LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"preload": ["geocube_dask.scaling"]},
+    ) as cluster, Client(cluster) as client:
+        api = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/api/v1"
+        driver = client.submit(driving, "driver-done", pure=False)
+        wait_until(lambda: any(ws.long_running for ws in cluster.scheduler.workers.values()), "the driver to secede")
+        load = measure(cluster.scheduler)
+        assert (load.backlog, load.tasks, load.pinned) == (0, 0, 1)
+        assert _http(f"{api}/adaptive_target") == {"workers": 1}  # idle, but the driver's worker stays
+        assert client.sync(client.scheduler.workers_to_close, n=1, attribute="name") == []
+        futures = client.map(blocked, range(4), event="graph-done", pure=False)
+        wait_until(lambda: len(cluster.scheduler.tasks) == 5, "the graph's tasks")
+        load = measure(cluster.scheduler)
+        assert (load.backlog, load.tasks, load.pinned) == (4.0, 4, 1)
+        assert _http(f"{api}/adaptive_target") == {"workers": 1}  # 4 s on one worker: under the ratio
+        Event("graph-done").set()
+        Event("driver-done").set()
+        assert client.gather(futures) == list(range(4)) and driver.result() == "driver-done"
 
 # --- a consolidation job on a cluster that adapts with the policy --------------------------------------------
 
