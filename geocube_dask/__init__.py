@@ -19,6 +19,7 @@ from .entities import (
 from .errors import (
     AlreadyExists,
     CatalogConnectionError,
+    ClusterConnectionError,
     ConsolidationWriteError,
     DependencyError,
     GeocubeError,
@@ -42,7 +43,8 @@ from .graph.plan import CubePlan
 from .jobs import Job
 
 __all__ = [
-    "AlreadyExists", "Aoi", "CatalogConnectionError", "ConsolidationWriteError", "Container", "CubePlan", "DFormat",
+    "AlreadyExists", "Aoi", "CatalogConnectionError", "ClusterConnectionError",
+    "ConsolidationWriteError", "Container", "CubePlan", "DFormat",
     "Dataset", "DatasetStatus", "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset",
     "Instance", "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Job", "JobConflict",
     "JobState", "Layout", "MissingDependency", "NotFound", "Palette", "PalettePoint", "Record", "SchemaVersionError",

@@ -59,6 +59,10 @@ class CatalogConnectionError(GeocubeError):
     """The catalogue database cannot be reached or opened."""
 
 
+class ClusterConnectionError(GeocubeError, ConnectionError):
+    """The dask scheduler to run on cannot be reached, or did not take the work."""
+
+
 class JobConflict(GeocubeError):
     """A job cannot do what was asked now: another job holds its datasets, another process changed it,
     or it is in a state where the operation makes no sense."""

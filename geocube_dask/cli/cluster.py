@@ -93,9 +93,9 @@ def cluster_manifest(
     worker_cpu: Annotated[str, typer.Option(metavar="CPU", help="CPU requested per worker.")] = "2",
     worker_memory: Annotated[str, typer.Option(metavar="BYTES", help="Memory per worker (request and limit).")]
     = "8Gi",
-    db_secret: Annotated[str | None, typer.Option(metavar="SECRET", help=(
-        "A Secret whose 'url' becomes GEOCUBE_DB on the scheduler and workers (they need none to compute)."))]
-    = None,
+    db_secret: Annotated[str, typer.Option(metavar="SECRET", help=(
+        "The Secret whose 'url' becomes GEOCUBE_DB on the scheduler and workers, for the drivers of jobs "
+        "submitted to the cluster ('geocube submit'); '' for none."))] = "geocube-db",
     as_json: Json = False,
 ) -> None:
     """Print the Kubernetes resources of a Geocube dask cluster (a DaskCluster whose scheduler answers the
@@ -107,7 +107,7 @@ def cluster_manifest(
     bounds = parse_bounds(adapt) if adapt is not None else None
     resources = {"requests": {"cpu": worker_cpu, "memory": worker_memory}, "limits": {"memory": worker_memory}}
     docs = [kube_cluster_spec(name, image, namespace, workers, resources, None, bounds, ratio=ratio,
-                              min_ratio=min_ratio, step=step, threads_per_worker=threads, db_secret=db_secret)]
+                              min_ratio=min_ratio, step=step, threads_per_worker=threads, db_secret=db_secret or None)]
     if bounds is not None:
         docs.append(autoscaler_spec(name, *bounds, namespace=namespace))
     if as_json:

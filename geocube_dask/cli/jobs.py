@@ -27,6 +27,21 @@ Scheduler = Annotated[str | None, typer.Option(metavar="ADDRESS", help=(
     "A dask distributed scheduler (tcp://host:8786) to run on (default: threads in this process)."))]
 
 
+# the options that say which consolidation job to make (geocube consolidate, geocube submit consolidate)
+InstanceArg = Annotated[str, typer.Argument(metavar="VARIABLE/INSTANCE", help="VARIABLE/INSTANCE or an instance id.")]
+LayoutOpt = Annotated[str, typer.Option(metavar="NAME", help="The layout of the files (see 'geocube layout list').")]
+RecordOpt = Annotated[list[str] | None, typer.Option(metavar="ID|PATTERN", help=(
+    "Record id, or record name pattern; repeatable (default: every record matching --tag/--time)."))]
+AoiOpt = Annotated[str | None, typer.Option(metavar="BBOX|WKT", help=(
+    "Only the cells over LON_MIN,LAT_MIN,LON_MAX,LAT_MAX or a WKT geometry (EPSG:4326)."))]
+NameOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Job name (default: generated).")]
+StorageOpt = Annotated[str | None, typer.Option(metavar="URI", help=(
+    "Where the files go: a folder or s3://bucket/prefix (default: $GEOCUBE_STORAGE, else ./geocube-data)."))]
+LevelOpt = Annotated[str, typer.Option("--level", metavar="LEVEL", help=(
+    "async, step-by-step-critical, step-by-step-major or step-by-step-all: where the job waits for "
+    "'geocube job next'."))]
+
+
 def job_dict(job: Job, details: bool = False) -> dict[str, Any]:
     info = job.info
     tasks = job.tasks
@@ -79,23 +94,32 @@ def _report(out: Output, job: Job) -> None:
         out.note(f"{len(failed)} failed task(s); fix the cause, then: geocube job retry {info.name}")
 
 
+def create_consolidation(
+    gc: Any, instance: str, layout: str, record: list[str] | None, tag: list[str] | None, time: str | None,
+    aoi: str | None, name: str | None, storage: str | None, level: str,
+) -> Job:
+    """The consolidation job the options of ``geocube consolidate`` (and ``geocube submit consolidate``) ask for."""
+    from .catalog import _record_ids
+
+    inst = parse.resolve_instance(gc, instance)[0]
+    return gc.consolidate(
+        inst, layout, records=None if not record else _record_ids(gc, record), tags=parse.tag_filters(tag),
+        time=parse.time_range(time), aoi=None if aoi is None else parse.area(aoi), name=name, storage_uri=storage,
+        execution_level=level,
+    )
+
+
 def consolidate(
     ctx: typer.Context,
-    instance: Annotated[str, typer.Argument(metavar="VARIABLE/INSTANCE", help="VARIABLE/INSTANCE or an instance id.")],
-    layout: Annotated[str, typer.Option(metavar="NAME", help="The layout of the files (see 'geocube layout list').")],
-    record: Annotated[list[str] | None, typer.Option(metavar="ID|PATTERN", help=(
-        "Record id, or record name pattern; repeatable (default: every record matching --tag/--time)."))] = None,
+    instance: InstanceArg,
+    layout: LayoutOpt,
+    record: RecordOpt = None,
     tag: Tags = None,
     time: Time = None,
-    aoi: Annotated[str | None, typer.Option(metavar="BBOX|WKT", help=(
-        "Only the cells over LON_MIN,LAT_MIN,LON_MAX,LAT_MAX or a WKT geometry (EPSG:4326)."))] = None,
-    name: Annotated[str | None, typer.Option(metavar="NAME", help="Job name (default: generated).")] = None,
-    storage: Annotated[str | None, typer.Option(metavar="URI", help=(
-        "Where the files go: a folder or s3://bucket/prefix (default: $GEOCUBE_STORAGE, else ./geocube-data)."))]
-    = None,
-    level: Annotated[str, typer.Option("--level", metavar="LEVEL", help=(
-        "async, step-by-step-critical, step-by-step-major or step-by-step-all: where the job waits for "
-        "'geocube job next'."))] = "async",
+    aoi: AoiOpt = None,
+    name: NameOpt = None,
+    storage: StorageOpt = None,
+    level: LevelOpt = "async",
     no_run: Annotated[bool, typer.Option("--no-run", help="Only create the job (run it with 'geocube job retry').")]
     = False,
     scheduler: Scheduler = None,
@@ -103,15 +127,7 @@ def consolidate(
     as_json: Json = False,
 ) -> None:
     """Consolidate an instance's datasets into the files of a layout (a job: created, then run here)."""
-    from .catalog import _record_ids
-
-    gc = state(ctx).gc
-    inst = parse.resolve_instance(gc, instance)[0]
-    job = gc.consolidate(
-        inst, layout, records=None if not record else _record_ids(gc, record), tags=parse.tag_filters(tag),
-        time=parse.time_range(time), aoi=None if aoi is None else parse.area(aoi), name=name, storage_uri=storage,
-        execution_level=level,
-    )
+    job = create_consolidation(state(ctx).gc, instance, layout, record, tag, time, aoi, name, storage, level)
     out = Output(as_json)
     if not no_run:
         job = _drive(out, show_progress, lambda client, progress: job.run(client=client, progress=progress),

@@ -74,7 +74,8 @@ class GeocubeAdaptive(Adaptive):
         """The policy's number of workers; workers asked for and not connected yet are starting."""
         load = await self.load()
         starting = len(self.requested - self.observed)
-        return self.policy.target(load.backlog, len(load.workers), starting, tasks=load.tasks, threads=load.threads)
+        return self.policy.target(load.backlog, len(load.workers), starting, tasks=load.tasks, threads=load.threads,
+                                  pinned=load.pinned)
 
     async def workers_to_close(self, target: int) -> list[Hashable]:
         """Names of the connected workers to retire to reach ``target``, cheapest loss first."""

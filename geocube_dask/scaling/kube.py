@@ -7,9 +7,11 @@ environment; the workers get the GDAL settings for cloud-optimised reads, the st
 the ``geocube-config`` ConfigMap and the ``geocube-storage`` Secret (both optional), and resource
 requests. ``cluster/base/dask.yaml`` in the repository is exactly ``geocube cluster manifest``'s output.
 
-The database: the consolidation graphs the workers run touch no database (the API server indexes what
-they wrote), so workers get no database credentials unless ``db_secret=`` names a Secret holding one
-(key ``url``).
+The database: the consolidation graphs the workers run touch no database, but the driver of a job
+submitted to the cluster (``geocube submit``, :mod:`geocube_dask.submit`) runs on a worker and keeps
+the job's state in the catalogue. Scheduler and workers therefore get ``GEOCUBE_DB`` from the ``url`` of
+the Secret ``db_secret=`` (default ``geocube-db``, the one ``cluster/`` makes; optional: pods start
+without it; ``db_secret=None``: no database access at all).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .scheduler import API_ROUTES
 DEFAULT_IMAGE = "geocube-dask:latest"
 CONFIG_MAP = "geocube-config"
 STORAGE_SECRET = "geocube-storage"
+DB_SECRET = "geocube-db"
 LABELS = {"app.kubernetes.io/name": "geocube", "app.kubernetes.io/component": "dask"}
 
 # GDAL settings for reading cloud-optimised files over HTTP/S3 (a user's env= overrides them)
@@ -97,7 +100,7 @@ def kube_cluster_spec(
     step: int = 3,
     threads_per_worker: int = 2,
     scheduler_resources: Mapping[str, Any] | None = None,
-    db_secret: str | None = None,
+    db_secret: str | None = DB_SECRET,
     idle_timeout: int = 0,
 ) -> dict[str, Any]:
     """The ``DaskCluster`` resource (a dict, no ``None`` field) for the Geocube's workers.
@@ -106,7 +109,7 @@ def kube_cluster_spec(
     environment (a mapping or a list of Kubernetes ``EnvVar``s, overriding the GDAL defaults);
     ``adapt=(minimum, maximum)`` with ``ratio``/``min_ratio``/``step``: the scheduler's scaling policy
     (give the ``DaskAutoscaler`` the same bounds: :func:`autoscaler_spec`); ``db_secret``: a Secret
-    whose ``url`` becomes ``GEOCUBE_DB`` on scheduler and workers (none by default).
+    whose ``url`` becomes ``GEOCUBE_DB`` on scheduler and workers (``None``: none).
     """
     operator = _dask_kubernetes()
     minimum, maximum = check_bounds(adapt) if adapt is not None else (0, Policy().maximum)
@@ -123,7 +126,7 @@ def kube_cluster_spec(
     if namespace:
         spec["metadata"]["namespace"] = namespace
     db_env = [] if db_secret is None else [
-        {"name": "GEOCUBE_DB", "valueFrom": {"secretKeyRef": {"name": db_secret, "key": "url"}}}
+        {"name": "GEOCUBE_DB", "valueFrom": {"secretKeyRef": {"name": db_secret, "key": "url", "optional": True}}}
     ]
 
     scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]

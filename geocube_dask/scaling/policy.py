@@ -13,6 +13,8 @@ bookkeeping tasks do not ask for as many workers as a thousand file writes. ``ra
 - Otherwise keep the current size; never more workers than tasks can keep busy
   (``ceil(tasks / threads per worker)``: the reference's "fewer jobs than workers").
 - At most ``step`` workers added or removed per decision, except when draining to zero.
+- Never fewer than the *pinned* workers (those running a long-running task, such as the driver of a
+  submitted job: they cannot be retired, asking for less would only make the autoscaler retry).
 - Never grow while workers are still starting (asked for, not yet connected).
 - ``minimum`` and ``maximum`` always win (as distributed's ``Adaptive`` and the dask-kubernetes
   operator, which clamp again, would make them).
@@ -62,12 +64,14 @@ class Policy:
 
     def target(
         self, backlog: float, workers: int, starting: int = 0, *, tasks: int | None = None, threads: int = 1,
+        pinned: int = 0,
     ) -> int:
         """The number of workers to have after this decision.
 
         ``backlog``: seconds of expected unfinished work; ``workers``: workers connected; ``starting``:
         workers asked for and not yet connected; ``tasks``: unfinished tasks (None: unknown, no cap);
-        ``threads``: threads per worker (how many tasks one worker runs at once).
+        ``threads``: threads per worker (how many tasks one worker runs at once); ``pinned``: connected
+        workers that cannot be retired now.
         """
         current = workers + starting
         idle = backlog <= 0 or tasks == 0
@@ -85,6 +89,7 @@ class Policy:
             needed = current if starting > 0 else min(needed, current + self.step)
         elif needed < current and not idle:
             needed = max(needed, current - self.step)
+        needed = max(needed, min(pinned, workers))
         return max(self.minimum, min(self.maximum, needed))
 
 

@@ -66,7 +66,7 @@ class SchedulerPolicy:
         load = measure(self.scheduler)
         workers = len(load.workers)
         target = self.policy.target(load.backlog, workers, starting_workers(self.previous, workers),
-                                    tasks=load.tasks, threads=load.threads)
+                                    tasks=load.tasks, threads=load.threads, pinned=load.pinned)
         self.previous = target
         return target
 

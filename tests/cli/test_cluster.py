@@ -66,7 +66,7 @@ def test_cluster_manifest() -> None:
     assert cluster["spec"]["worker"]["replicas"] == 2
     worker = cluster["spec"]["worker"]["spec"]["containers"][0]
     assert worker["image"] == "reg/img:2" and worker["resources"]["limits"] == {"memory": "2Gi"}
-    env = {e["name"]: e["value"] for e in cluster["spec"]["scheduler"]["spec"]["containers"][0]["env"]}
+    env = {e["name"]: e.get("value") for e in cluster["spec"]["scheduler"]["spec"]["containers"][0]["env"]}
     assert (env["DASK_GEOCUBE__SCALING__MINIMUM"], env["DASK_GEOCUBE__SCALING__MAXIMUM"]) == ("1", "5")
     assert autoscaler["kind"] == "DaskAutoscaler" and autoscaler["spec"] == {"cluster": "c1", "minimum": 1,
                                                                             "maximum": 5}

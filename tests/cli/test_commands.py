@@ -104,7 +104,7 @@ def indexed(url: str, files: dict[str, Path], *extra: str) -> dict[str, Any]:
 def test_help_lists_every_command() -> None:
     text = ok(runner.invoke(COMMAND, ["--help"]))
     for command in ("demo", "init", "variable", "instance", "record", "index", "dataset", "aoi", "tidy", "cube",
-                    "timeseries", "layout", "consolidate", "job"):
+                    "timeseries", "layout", "consolidate", "job", "cluster", "submit"):
         assert command in text
 
 

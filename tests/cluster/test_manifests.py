@@ -233,6 +233,21 @@ def test_one_image_everywhere_and_references_resolve(rendered, target: str) -> N
         f"tcp://{cluster['metadata']['name']}-scheduler:8786")
 
 
+@pytest.mark.parametrize("target", TARGETS)
+def test_scheduler_and_workers_reach_the_catalogue_as_the_api_does(rendered, target: str) -> None:
+    """The drivers of submitted jobs (``geocube submit --worker-db env``) run on workers: they need the
+    catalogue's URL, from the Secret the API server and the migration Job read."""
+    docs = rendered[target]
+    cluster, api = one(docs, "DaskCluster"), one(docs, "Deployment", "geocube-api")
+    wanted = _env(api["spec"]["template"]["spec"]["containers"][0])["GEOCUBE_DB"]["secretKeyRef"]
+    for role in ("scheduler", "worker"):
+        ref = _env(cluster["spec"][role]["spec"]["containers"][0])["GEOCUBE_DB"]["secretKeyRef"]
+        assert (ref["name"], ref["key"]) == (wanted["name"], wanted["key"]), role
+    spec = kube_cluster_spec(db_secret=None)
+    for role in ("scheduler", "worker"):
+        assert "GEOCUBE_DB" not in _env(spec["spec"][role]["spec"]["containers"][0])
+
+
 @pytest.mark.parametrize("target", ["base", "overlays/dev"])
 def test_the_database_url_points_at_the_in_cluster_postgis(rendered, target: str) -> None:
     docs = rendered[target]

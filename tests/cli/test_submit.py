@@ -1,0 +1,78 @@
+"""``geocube submit consolidate``: the submitting process returns and exits, the job runs on the cluster and
+``geocube job show`` reports it DONE (SQLite and PostGIS). The cluster runs worker processes, as a real one
+does: the driver and the job's tasks never share memory with the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+
+from .test_commands import as_json, error, run
+from .test_jobs import catalogue, cube_values, scenes  # noqa: F401 - fixtures
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def empty_cluster(catalogue) -> Iterator[LocalCluster]:  # noqa: F811
+    """A scheduler with no worker yet (worker processes are added by the tests); its workers have the
+    catalogue's URL in $GEOCUBE_DB, as on Kubernetes."""
+    with LocalCluster(n_workers=0, threads_per_worker=2, processes=True, dashboard_address="127.0.0.1:0",
+                      host="127.0.0.1", env={"GEOCUBE_DB": catalogue[0]}) as cluster:
+        yield cluster
+
+
+def geocube(url: str, *args: str) -> subprocess.CompletedProcess:
+    """The ``geocube`` command in its own process (which must exit for the test to go on)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-c", "from geocube_dask.cli import app; app()", "--db", url, *args],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def wait_for_state(url: str, name: str, states: set[str], timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        shown = as_json(run(url, "job", "show", name, "--json"))
+        if shown["state"] in states or time.monotonic() > deadline:
+            return shown
+        time.sleep(0.2)
+
+
+def test_submit_returns_and_the_cluster_runs_the_job(catalogue, empty_cluster: LocalCluster) -> None:  # noqa: F811
+    url, store, _ = catalogue
+    before = cube_values(url)
+    address = empty_cluster.scheduler_address
+    submitted = geocube(url, "submit", "consolidate", "refl/master", "--layout", "L", "--storage", str(store),
+                        "--name", "s1", "--scheduler", address, "--worker-db", "env", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    info = json.loads(submitted.stdout)
+    assert (info["name"], info["scheduler"], info["driver"]) == ("s1", address, f"geocube-job-driver-{info['id']}")
+    # the submitting process has exited; with no worker yet, nothing has happened to the job
+    assert as_json(run(url, "job", "show", "s1", "--json"))["state"] == "NEW"
+    empty_cluster.scale(1)  # a worker comes: the driver runs there and drives the job to its end
+    shown = wait_for_state(url, "s1", {"DONE", "CONSOLIDATIONFAILED", "FAILED"})
+    assert shown["state"] == "DONE", shown["logs"]
+    assert shown["tasks"] == {"DONE": len(shown["task_list"])} and len(shown["task_list"]) > 1
+    assert np.array_equal(cube_values(url), before)
+    assert sorted(p.name for p in store.rglob("*.tif")) and all(
+        Path(t["uri"]).exists() for t in shown["task_list"])
+    # the driver ran on the worker (not in this process, not in the submitter): its task is gone, forgotten
+    with Client(address, set_as_default=False) as client:
+        assert client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.tasks)) == []
+
+
+def test_submit_needs_a_reachable_scheduler(catalogue) -> None:  # noqa: F811
+    url, store, _ = catalogue
+    message = error(run(url, "submit", "consolidate", "refl/master", "--layout", "L", "--storage", store,
+                        "--scheduler", "tcp://127.0.0.1:1", "--timeout", "1"))
+    assert "cannot reach the dask scheduler at tcp://127.0.0.1:1" in message and "geocube cluster local" in message
+    assert as_json(run(url, "job", "list", "--json")) == []  # no job made (its datasets would be locked)
