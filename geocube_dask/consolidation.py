@@ -133,7 +133,7 @@ def settings_for(layout: Layout, variable: Variable, instance: Instance, params:
         params.dformat.dtype, compression=params.compression, max_error=params.max_error,
         creation_options=dict(params.creation_options) or None, block_size=layout.block_size,
         overview_resampling=overview_resampling_for(params.resampling or variable.resampling),
-        bands=len(variable.bands),
+        bands=len(variable.bands), codec=layout.compression,
     )
     images = ImageSettings(
         variable=variable.name, instances=(instance.name,), bands=variable.bands, dformat=variable.dformat,

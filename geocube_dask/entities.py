@@ -312,7 +312,8 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Layout:
-    """How consolidated files are cut: grid + parameters, block size, records per file, overviews."""
+    """How consolidated files are cut: grid + parameters, block size, records per file, overviews, and the
+    codec of the files of variables consolidated losslessly (``compression``)."""
 
     name: str
     grid: str = "regular"  # "regular" | "single" | name of a stored Grid
@@ -324,7 +325,7 @@ class Layout:
     max_records: int = 1000
     overview_min_size: int = -1
     pattern: str = "Z=0>T>R>B;Z=1:>R>T>B"
-    compression: str = "deflate"
+    compression: str = "zstd"
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import tifffile
 from affine import Affine
 from pyproj import Transformer
 from rasters import Scene, write_scene
@@ -120,6 +121,19 @@ def test_lossless_consolidation_keeps_every_cube_value(gc, indexed) -> None:
             assert np.array_equal(src.read(), want), (name, d.uri, d.subdir)
             assert src.block_shapes[0] == (64, 64) and src.overviews(1) == [2, 4]
     assert gc.job_locks(job.id) == [] and job.payload["untidy"] == []
+
+
+@pytest.mark.parametrize(("codec", "tiff_code"), [("deflate", 8), ("lerc_zstd", 34887)])
+def test_the_layout_compression_is_the_codec_of_lossless_files(gc, indexed, codec, tiff_code) -> None:
+    inst, _, _, store = indexed
+    layout = gc.create_layout("C", crs=CRS, resolution=RES, cell_size=128, block_size=64, compression=codec)
+    before = cube(gc, inst)
+    job = gc.consolidate(inst, layout, storage_uri=str(store), name="codec")
+    assert job.run().state is S.DONE, job.logs
+    assert np.array_equal(cube(gc, inst).values, before.values)
+    for uri in {d.uri for d in gc.list_datasets()}:
+        with tifffile.TiffFile(uri) as tif:  # TIFF compression tags (TIFF 6 / libtiff), not GDAL's names
+            assert {int(p.compression) for p in tif.pages} == {tiff_code}
 
 
 def test_unchanged_files_are_kept_and_a_new_record_joins_its_cells(gc, indexed, scene_paths) -> None:

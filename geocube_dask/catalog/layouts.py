@@ -35,8 +35,9 @@ from .db.sqlutil import integrity_kind
 from .geometry import as_geometry, geom_array, query_area
 
 GRID_KINDS = ("regular", "single")
-COMPRESSIONS = ("none", "deflate", "lzw", "zstd", "lzma", "packbits", "lerc", "lerc_deflate", "lerc_zstd",
-                "jpeg", "webp")
+# the codec of a variable's *lossless* consolidation (lossy and custom are the variable's choice, see
+# Geocube.configure_consolidation): every one of these gives back exactly the values written
+COMPRESSIONS = ("zstd", "deflate", "lzw", "lzma", "lerc", "lerc_deflate", "lerc_zstd", "none")
 
 
 def _int(value: Any, what: str) -> int:
@@ -83,7 +84,11 @@ def check_layout(layout: Layout) -> Layout:
     if not isinstance(pattern, str) or not pattern.strip():
         raise InvalidArgument(f"the interlacing pattern must be non-empty text (e.g. 'mucog'), not {pattern!r}")
     if not isinstance(layout.compression, str) or layout.compression.lower() not in COMPRESSIONS:
-        raise InvalidArgument(f"unknown compression {layout.compression!r}: choose one of {', '.join(COMPRESSIONS)}")
+        raise InvalidArgument(
+            f"unknown compression {layout.compression!r}: a layout's compression is the lossless codec of its files, "
+            f"choose one of {', '.join(COMPRESSIONS)} (lossy compression is a variable's consolidation setting: "
+            "configure_consolidation(variable, compression='lossy', max_error=...))"
+        )
     return Layout(
         name=layout.name, grid=layout.grid, crs=crs, resolution=resolution, cell_size=cell,
         origin=(origin[0], origin[1]), block_size=block, max_records=max_records, overview_min_size=ov_min,
@@ -152,7 +157,7 @@ class LayoutMixin(Connected):
         max_records: int = 1000,
         overview_min_size: int = -1,
         pattern: str = "Z=0>T>R>B;Z=1:>R>T>B",
-        compression: str = "deflate",
+        compression: str = "zstd",
     ) -> Layout:
         """Create a layout (see the module docstring). Raises InvalidArgument, NotFound (grid), AlreadyExists."""
         layout = check_layout(

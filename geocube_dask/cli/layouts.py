@@ -51,7 +51,9 @@ def layout_create(
         "Overviews down to this size (-1: 256, 0: none)."))] = -1,
     pattern: Annotated[str, typer.Option(metavar="PATTERN", help=(
         "'mucog', 'cog' or an interlacing pattern such as 'Z=0>T>R>B;Z=1:>R>T>B'."))] = "mucog",
-    compression: Annotated[str, typer.Option(metavar="CODEC", help="deflate, zstd, lzw, lerc…")] = "deflate",
+    compression: Annotated[
+        str, typer.Option(metavar="CODEC", help="lossless codec of the files: zstd, deflate, lzw, lzma, lerc…")
+    ] = "zstd",
     as_json: Json = False,
 ) -> None:
     """Create a layout: the grid consolidated files follow and how they are tiled."""

@@ -3,7 +3,8 @@
 :func:`creation_options` turns a layout's compression choice into validated COG driver options, so that
 a bad choice fails when the job is created, before any pixel is computed:
 
-- ``lossless`` (default): ZSTD with the horizontal predictor (``PREDICTOR=STANDARD``, i.e. 2) for
+- ``lossless`` (default): the layout's codec (``codec``, default ZSTD) with, for the codecs that take
+  one (LZW, DEFLATE, ZSTD), the horizontal predictor (``PREDICTOR=STANDARD``, i.e. 2) for
   integers, the floating-point predictor (``FLOATING_POINT``, 3) for floats;
 - ``lossy``: LERC_ZSTD with ``MAX_Z_ERROR=max_error`` (every value within ``max_error`` of the input);
 - ``none``: no compression;
@@ -43,7 +44,10 @@ MAX_BLOCK_SIZE = 4096
 
 _CODECS = ("NONE", "LZW", "DEFLATE", "ZSTD", "LZMA", "LERC", "LERC_DEFLATE", "LERC_ZSTD", "JPEG", "WEBP")
 _LEVELS = {"DEFLATE": (1, 12), "ZSTD": (1, 22), "LZMA": (0, 9), "LERC_DEFLATE": (1, 12), "LERC_ZSTD": (1, 22)}
-_PREDICTED = ("LZW", "DEFLATE", "ZSTD", "LZMA")
+# GDAL 3.10's COG driver applies PREDICTOR to these only (asked with LZMA, the file has none)
+_PREDICTED = ("LZW", "DEFLATE", "ZSTD")
+# codecs that give back exactly what was written (LERC with MAX_Z_ERROR=0)
+LOSSLESS_CODECS = ("ZSTD", "DEFLATE", "LZW", "LZMA", "LERC", "LERC_DEFLATE", "LERC_ZSTD", "NONE")
 _PREDICTORS = {"NO": "NO", "1": "NO", "YES": "YES", "STANDARD": "STANDARD", "2": "STANDARD",
                "FLOATING_POINT": "FLOATING_POINT", "3": "FLOATING_POINT"}
 _BOOLEANS = {"TRUE": "TRUE", "YES": "TRUE", "ON": "TRUE", "1": "TRUE",
@@ -200,6 +204,7 @@ def creation_options(
     block_size: int = 256,
     overview_resampling: str = "AVERAGE",
     bands: int | None = None,
+    codec: str = "ZSTD",
 ) -> dict[str, str]:
     """Validated GDAL COG driver options (upper-case names, text values) for one consolidation.
 
@@ -207,7 +212,8 @@ def creation_options(
     LERC error bound, required by and only for ``lossy``; ``creation_options``: only for ``custom``;
     ``block_size``: tile size in pixels (a multiple of 16; GDAL's COG driver logs a warning below 128);
     ``overview_resampling``: a GDAL overview resampling or a variable resampling name (mapped by
-    :func:`overview_resampling_for`); ``bands``: the band count, if known, to check WEBP's needs.
+    :func:`overview_resampling_for`); ``bands``: the band count, if known, to check WEBP's needs;
+    ``codec``: the lossless codec (a layout's compression), one of :data:`LOSSLESS_CODECS`.
     Raises InvalidArgument.
     """
     if dtype not in DTYPES:
@@ -225,9 +231,16 @@ def creation_options(
         raise InvalidArgument(f"max_error is for compression='lossy', not {compression!r}")
     if creation_options is not None and compression != "custom":
         raise InvalidArgument(f"creation_options are for compression='custom', not {compression!r}")
+    if not isinstance(codec, str) or codec.upper() not in LOSSLESS_CODECS:
+        raise InvalidArgument(
+            f"{codec!r} is not a lossless codec: a layout's compression is one of {', '.join(LOSSLESS_CODECS)}"
+        )
     if compression == "lossless":
-        predictor = "FLOATING_POINT" if np.dtype(dtype).kind == "f" else "STANDARD"
-        options = {"COMPRESS": "ZSTD", "PREDICTOR": predictor}
+        options = {"COMPRESS": codec.upper()}
+        if codec.upper() in _PREDICTED:
+            options["PREDICTOR"] = "FLOATING_POINT" if np.dtype(dtype).kind == "f" else "STANDARD"
+        elif codec.upper().startswith("LERC"):
+            options["MAX_Z_ERROR"] = "0"
     elif compression == "lossy":
         if isinstance(max_error, bool) or not isinstance(max_error, int | float) or not (
             math.isfinite(max_error) and max_error > 0

@@ -16,6 +16,7 @@ from affine import Affine
 from rio_cogeo.cogeo import cog_validate
 
 from geocube_dask.consolidate.cog import (
+    LOSSLESS_CODECS,
     OVERVIEW_RESAMPLINGS,
     creation_options,
     overview_count,
@@ -81,6 +82,32 @@ def test_lossless_round_trip(tmp_path: Path, dtype: str) -> None:
     assert tags["predictor"] == (3 if dtype.startswith("float") else 2)
     with tifffile.TiffFile(path) as tif:  # the nodata tiles are left out (sparse)
         assert 0 in tif.pages[0].databytecounts
+
+
+# TIFF compression tag values (TIFF 6 / libtiff's tiff.h), written here rather than taken from GDAL
+TIFF_CODES = {"NONE": 1, "LZW": 5, "DEFLATE": 8, "LERC": 34887, "LZMA": 34925, "ZSTD": 50000}
+
+
+@pytest.mark.parametrize("codec", LOSSLESS_CODECS)
+@pytest.mark.parametrize("dtype", ["uint16", "float32"])
+def test_every_lossless_codec_gives_back_the_values(tmp_path: Path, codec: str, dtype: str) -> None:
+    nodata = float("nan") if dtype == "float32" else 0
+    data = image(dtype, nodata=nodata)
+    path = tmp_path / "a.tif"
+    write_cog(data, path, CRS, TRANSFORM, nodata, creation_options(dtype, block_size=128, codec=codec.lower()))
+    assert_valid_cog(path)
+    with rasterio.open(path) as ds:
+        np.testing.assert_array_equal(ds.read(), data)
+    tags = first_page_tags(path)
+    assert tags["compression"] == TIFF_CODES[codec.split("_")[0]]
+    takes_predictor = codec in ("LZW", "DEFLATE", "ZSTD")  # the COG driver ignores it with LZMA
+    assert tags["predictor"] == ((3 if dtype == "float32" else 2) if takes_predictor else 1)
+
+
+@pytest.mark.parametrize("codec", ["JPEG", "webp", "gzip", 7])
+def test_a_lossy_or_unknown_codec_is_no_lossless_codec(codec: object) -> None:
+    with pytest.raises(InvalidArgument, match="lossless codec"):
+        creation_options("uint8", codec=codec)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("dtype", "max_error"), [("float32", 0.5), ("uint16", 3), ("int16", 10), ("float64", 0.01)])
