@@ -29,6 +29,7 @@ from .db.sqlutil import check_ids_exist, chunks, in_values
 from .geometry import query_area
 from .ingest.requests import PreparedDataset
 from .insertion import insert_datasets
+from .jobs import refuse_locked
 from .records import RECORD_COLUMNS, record_clauses
 from .refs import dataset_ids, instance_id, record_id, record_ids
 
@@ -178,13 +179,15 @@ class DatasetMixin(Connected):
 
         Those containers are removed from the catalogue; deleting their files is the caller's (the
         consolidation clean-up's) job. Emptied unmanaged containers are removed too, their files untouched.
-        Unknown ids raise NotFound, nothing deleted.
+        Unknown ids raise NotFound and datasets a job holds (a consolidation running over them) raise
+        JobConflict naming the job; nothing is deleted then.
         """
         wanted = dataset_ids(ids)
         if not wanted:
             return []
         with self._tx() as conn:
             check_ids_exist(conn, datasets.c.id, wanted, "dataset", ": nothing was changed")
+            refuse_locked(conn, wanted, "delete these datasets")
             return delete_dataset_rows(conn, wanted)
 
     def get_container(self, uri: str) -> Container:

@@ -29,7 +29,7 @@ from ..entities import ExecutionLevel, JobInfo, JobState, JobType, LogEntry, Tas
 from ..errors import AlreadyExists, InvalidArgument, JobConflict, NotFound
 from .db.engine import Connected
 from .db.filters import check_pattern, match
-from .db.schema import job_logs, jobs, locks, tasks
+from .db.schema import datasets, job_logs, jobs, locks, tasks
 from .db.sqlutil import chunks, dialect_insert, integrity_kind
 
 _KEEP: Any = object()  # "leave this field as it is" in update_job
@@ -170,6 +170,29 @@ def _locked(dataset_id: int, name: str, state: str) -> JobConflict:
         f"dataset {dataset_id} is locked by job {name!r} ({state}): wait until that job is finished, "
         f"or cancel it (gc.get_job({name!r}).cancel())"
     )
+
+
+def refuse_locked(conn: Connection, dataset_ids: Sequence[int], doing: str) -> None:
+    """Raise JobConflict if a job holds one of ``dataset_ids``: a running consolidation reads them and
+    swaps them for its files, so nobody else may delete or change them meanwhile.
+
+    On PostgreSQL the dataset rows are locked FOR UPDATE first: a job locking them at the same time
+    (its insert takes FOR KEY SHARE through the foreign key) waits for this transaction, or this one
+    waits for the job's and then sees its locks.
+    """
+    ids = sorted({int(i) for i in dataset_ids})
+    for part in chunks(ids):
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.select(datasets.c.id).where(datasets.c.id.in_(part)).with_for_update())
+        held = conn.execute(
+            sa.select(locks.c.dataset_id, jobs.c.name, jobs.c.state)
+            .select_from(locks.join(jobs, jobs.c.id == locks.c.job_id))
+            .where(locks.c.dataset_id.in_(part))
+            .order_by(locks.c.dataset_id)
+        ).first()
+        if held is not None:
+            error = _locked(held.dataset_id, held.name, held.state)
+            raise JobConflict(f"cannot {doing}: {error}; nothing was changed")
 
 
 class JobMixin(Connected):

@@ -21,8 +21,9 @@ from ..errors import InvalidArgument, NotFound
 from .db import schema
 from .db.dataset_rows import load_datasets
 from .db.engine import Connected
-from .db.sqlutil import chunks, in_values
+from .db.sqlutil import in_values
 from .ingest.requests import check_exponent, check_real_range, finite_number, internal_dformat
+from .jobs import refuse_locked
 from .refs import dataset_ids, instance_id, record_ids
 from .variables import load_variable
 
@@ -51,7 +52,8 @@ class MappingMixin(Connected):
         ``records`` if given). ``dformat``: the new internal (dtype, nodata, min, max) — the file's dtype
         wins over the one given; ``real_min``/``real_max``/``exponent``: the new values; anything left None
         is kept per dataset. Every dataset is checked as indexing would check it (see the module
-        docstring) before any is changed: all or nothing. Unknown ids raise NotFound.
+        docstring) before any is changed: all or nothing. Unknown ids raise NotFound; datasets a job holds
+        (a consolidation running over them) raise JobConflict naming the job.
 
         An administrator's operation (the HTTP API will restrict it): it changes the values every cube
         computed afterwards returns, and re-indexing a file with its old mapping then conflicts with it.
@@ -84,9 +86,8 @@ class MappingMixin(Connected):
                 if rids is not None:
                     stmt = stmt.where(in_values(table.c.record_id, rids, conn.dialect.name))
                 ids = list(conn.execute(stmt).scalars())
-            if conn.dialect.name == "postgresql":  # no concurrent change between our checks and our writes
-                for part in chunks(ids):
-                    conn.execute(sa.select(table.c.id).where(table.c.id.in_(part)).with_for_update())
+            # locks the rows on PostgreSQL: no concurrent change between our checks and our writes
+            refuse_locked(conn, ids, "change the mapping of these datasets")
             found = sorted(load_datasets(conn, ids), key=lambda d: d.id)
             missing = sorted(set(ids) - {d.id for d in found})
             if missing:

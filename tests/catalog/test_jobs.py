@@ -57,6 +57,23 @@ def test_updates_are_refused_on_a_stale_version(gc) -> None:
     assert [e.message for e in gc.job_logs(job)][-1] == "planned 3 cells"
 
 
+def test_datasets_a_job_holds_cannot_be_deleted_or_remapped(gc, datasets) -> None:
+    ids = [d.id for d in datasets]
+    job = gc.insert_job("busy", "consolidation", "async", {}, lock=ids[1:2])
+    before = table_counts(gc)
+    mappings = [(d.dformat, d.real_min, d.real_max, d.exponent) for d in gc.list_datasets()]
+    with pytest.raises(JobConflict, match=f"cannot delete these datasets: dataset {ids[1]} is locked by job 'busy'"):
+        gc.delete_datasets(ids)
+    with pytest.raises(JobConflict, match="cannot change the mapping.*'busy'.*cancel"):
+        gc.update_dataset_mapping(ids, exponent=2.0)
+    assert table_counts(gc) == before
+    assert [(d.dformat, d.real_min, d.real_max, d.exponent) for d in gc.list_datasets()] == mappings
+    gc.delete_datasets([ids[0]])  # datasets no job holds go as before
+    gc.release_job(job, state="DONE")
+    gc.delete_datasets(ids[1:])
+    assert gc.list_datasets() == []
+
+
 def test_tasks(gc) -> None:
     job = gc.insert_job("q1", "consolidation", "async", {})
     plans = [Task(job.id, f"cell-{i}", "file", TaskState.NEW, {"uri": f"/out/{i}.tif"}) for i in range(3)]
