@@ -66,6 +66,8 @@ def _check_instances(conn: Connection, items: Sequence[tuple[str, str, PreparedD
             .select_from(instances.join(variables, variables.c.id == instances.c.variable_id))
             .where(instances.c.id.in_(part))
         )
+        if conn.dialect.name == "postgresql":  # kept until commit: see check_ids_exist(key_share=True)
+            stmt = stmt.with_for_update(read=True, key_share=True, of=instances)
         found.update({str(r.id): r for r in conn.execute(stmt)})
     for _, inst, p in items:
         var = found.get(inst)
@@ -84,8 +86,22 @@ def _check_instances(conn: Connection, items: Sequence[tuple[str, str, PreparedD
 
 
 def _ensure_containers(conn: Connection, uris: Sequence[str], managed: bool) -> None:
+    """Create the containers that do not exist; on PostgreSQL lock the others ``FOR KEY SHARE`` until the
+    commit, so that tidy cannot delete one between now and the insert of the datasets that refer to it
+    (one it deleted meanwhile is created again)."""
     inserted = write_containers(conn, uris, managed)
     others = [u for u in uris if u not in inserted]
+    if conn.dialect.name == "postgresql":
+        for _ in range(3):
+            locked: set[str] = set()
+            for part in chunks(others):
+                stmt = sa.select(containers.c.uri).where(containers.c.uri.in_(part))
+                locked.update(conn.execute(stmt.with_for_update(read=True, key_share=True)).scalars())
+            gone = [u for u in others if u not in locked]
+            if not gone:
+                break
+            others = [u for u in others if u in locked]
+            write_containers(conn, gone, managed)
     for part in chunks(others):
         clash = conn.execute(
             sa.select(containers.c.uri).where(containers.c.uri.in_(part), containers.c.managed != managed)
@@ -114,7 +130,7 @@ def insert_datasets(
         return []
     check_all_prepared([p for _, _, p in items])
     shapes, index = unique_footprints_4326([p.footprint_4326_wkt for _, _, p in items], "footprint_4326_wkt")
-    check_ids_exist(conn, records.c.id, list(dict.fromkeys(r for r, _, _ in items)), "record")
+    check_ids_exist(conn, records.c.id, list(dict.fromkeys(r for r, _, _ in items)), "record", key_share=True)
     _check_instances(conn, items)
     _ensure_containers(conn, list(dict.fromkeys(p.uri for _, _, p in items)), managed)
 

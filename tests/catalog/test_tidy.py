@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,6 +156,53 @@ def test_a_record_given_a_dataset_meanwhile_is_kept(gc, catalog_url, cat) -> Non
     assert report.records == tuple(cat.bare_records[1:])
     assert {r.id for r in gc.list_records()} == {cat.used_record.id, target}
     assert [d.id for d in gc.list_datasets(records=[target])] == injected
+
+
+@pytest.mark.parametrize("deleted", ["record", "instance"])
+def test_indexing_for_a_row_being_deleted_meanwhile_raises_not_found(gc, catalog_url, cat, deleted) -> None:
+    """Another transaction (tidy) has deleted the record or instance and not yet committed when indexing
+    starts: indexing waits for it and says the row is gone (NotFound), not a raw IntegrityError."""
+    if gc.backend != "postgresql":
+        pytest.skip("SQLite's writers never overlap: the deletion has committed or not started")
+    record, instance = cat.bare_records[0], cat.spare_instance
+    engine = sa.create_engine(catalog_url)
+    result: list[Any] = []
+
+    def index() -> None:
+        other = gd.connect(catalog_url)
+        try:
+            other.add_datasets([(record, instance, prepared("/data/late.tif"))])
+            result.append("indexed")
+        except Exception as exc:  # noqa: BLE001 - the test looks at what it was
+            result.append(exc)
+        finally:
+            other.close()
+
+    with engine.connect() as conn:
+        tx = conn.begin()
+        if deleted == "record":
+            conn.execute(sa.text("DELETE FROM records WHERE id = :id"), {"id": record})
+        else:
+            conn.execute(sa.text("DELETE FROM instances WHERE id = :id"), {"id": instance.id})
+        worker = threading.Thread(target=index)
+        worker.start()
+        for _ in range(200):  # until the indexing transaction waits for our lock (seen from outside our
+            # transaction: pg_stat_activity is a snapshot taken once per transaction)
+            with engine.connect() as watcher:
+                waiting = watcher.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()"
+                )).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting, f"the indexing transaction never waited for the deletion: {result}"
+        tx.commit()
+    worker.join(30)
+    engine.dispose()
+    assert len(result) == 1 and isinstance(result[0], gd.NotFound), result
+    assert f"no {deleted}" in str(result[0])
+    assert gc.list_datasets(instance=cat.used_instance) == gc.list_datasets()  # nothing half-indexed
 
 
 def test_bad_flags(gc, cat) -> None:

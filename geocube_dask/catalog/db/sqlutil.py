@@ -31,11 +31,23 @@ def chunks(values: Sequence[T], size: int = 5000) -> Iterable[Sequence[T]]:
         yield values[i : i + size]
 
 
-def check_ids_exist(conn: Connection, column: sa.Column[Any], ids: Sequence[Any], what: str, hint: str = "") -> None:
-    """NotFound naming the first of ``ids`` that ``column`` (a table's id) does not hold."""
+def check_ids_exist(
+    conn: Connection, column: sa.Column[Any], ids: Sequence[Any], what: str, hint: str = "", *, key_share: bool = False
+) -> None:
+    """NotFound naming the first of ``ids`` that ``column`` (a table's id) does not hold.
+
+    ``key_share``: on PostgreSQL, also lock the rows ``FOR KEY SHARE`` until the transaction ends, for a
+    caller about to insert rows that refer to them. A transaction deleting one of them (tidy) then either
+    waits for the caller's commit and sees the references, or has deleted it already: the lock waits for
+    that deletion to commit and the row is reported missing here, rather than the caller's insert failing
+    later on the foreign key with a raw IntegrityError.
+    """
     found: set[str] = set()  # compared as text: ids may come back as UUID objects or strings
     for part in chunks(list(ids)):
-        found.update(str(v) for v in conn.execute(sa.select(column).where(column.in_(part))).scalars())
+        stmt = sa.select(column).where(column.in_(part))
+        if key_share and conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(read=True, key_share=True)
+        found.update(str(v) for v in conn.execute(stmt).scalars())
     missing = [i for i in ids if str(i) not in found]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
