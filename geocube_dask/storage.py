@@ -16,7 +16,9 @@ backend is installed (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``, ``adlfs``
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -197,6 +199,7 @@ def gdal_env(explicit: Mapping[str, object] | None = None) -> dict[str, str]:
         if not isinstance(key, str) or not key.strip():
             raise InvalidArgument(f"gdal_env keys must be GDAL setting names, not {key!r}")
         env[key.upper()] = _option_text(value)
+    check_block_cache(env.get("GDAL_CACHEMAX"))
     return dict(sorted(env.items()))
 
 
@@ -320,20 +323,46 @@ _block_cache_lock = threading.Lock()
 _block_cache_bytes: int | None = None
 
 
+_SIZE_UNITS = {"B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20, "MIB": 2**20,
+               "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40, "TIB": 2**40}
+_SIZE = re.compile(r"^([0-9]*\.?[0-9]+(?:E[+-]?[0-9]+)?)\s*([A-Z]*)$")
+
+
 def block_cache_bytes(value: object) -> int | None:
-    """``GDAL_CACHEMAX`` as GDAL reads it, in bytes: a number below 100,000 is megabytes, a larger one
-    bytes, ``"NN%"`` a share of the machine's memory; ``None`` for anything else."""
-    text = str(value).strip().upper().removesuffix("MB")
+    """``GDAL_CACHEMAX`` in bytes, read as GDAL reads it: a number below 100,000 is megabytes, a larger one
+    bytes, ``"NN%"`` a share of the machine's memory; also a size with a unit (``"2GB"``, ``"512 MiB"``,
+    powers of 1024, as GDAL's megabytes are), which GDAL 3.10 itself does not read. ``None`` for anything
+    else (see :func:`check_block_cache`)."""
+    if isinstance(value, bool):
+        return None
+    text = str(value).strip().upper()
     try:
         if text.endswith("%"):
+            share = float(text[:-1])
             total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-            return int(total * float(text[:-1]) / 100)
-        number = float(text)
+            return int(total * share / 100) if 0 < share <= 100 else None
     except (ValueError, OSError):
         return None
-    if number <= 0:
+    match = _SIZE.match(text)
+    if match is None or match.group(2) not in ("", *_SIZE_UNITS):
         return None
+    number, unit = float(match.group(1)), match.group(2)
+    if not math.isfinite(number) or number <= 0:
+        return None
+    if unit:
+        return int(number * _SIZE_UNITS[unit])
     return int(number * 2**20) if number < 100_000 else int(number)
+
+
+def check_block_cache(value: object, where: str = "GDAL_CACHEMAX") -> object:
+    """``value`` if :func:`block_cache_bytes` reads it (or it is None), else InvalidArgument saying what
+    would be read: a bad size must fail when the request is made, not be ignored by every worker."""
+    if value is not None and block_cache_bytes(value) is None:
+        raise InvalidArgument(
+            f"{where}={value!r} is not a cache size: give megabytes (e.g. 512), bytes (a number >= 100000), "
+            "a share of the memory ('5%') or a size with its unit ('2GB')"
+        )
+    return value
 
 
 def set_block_cache_once(value: object) -> int | None:

@@ -147,9 +147,22 @@ def test_gdal_env_context_is_per_thread_and_restored() -> None:
 
 
 @pytest.mark.parametrize(("value", "nbytes"), [(128, 128 * 2**20), ("64", 64 * 2**20), ("32MB", 32 * 2**20),
-                                               ("200000", 200000), ("abc", None), (0, None), ("-5", None)])
+                                               ("200000", 200000), ("2GB", 2 * 2**30), ("1.5 GiB", 3 * 2**29),
+                                               ("512k", 512 * 2**10), ("abc", None), (0, None), ("-5", None),
+                                               ("2 GBX", None), ("150%", None), (True, None), ("nan", None)])
 def test_block_cache_bytes_reads_values_as_gdal_does(value: object, nbytes: int | None) -> None:
     assert storage.block_cache_bytes(value) == nbytes
+
+
+@pytest.mark.parametrize("value", ["2 gigs", "-1", "0%"])
+def test_an_unreadable_cache_size_is_refused_where_it_is_given(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(InvalidArgument, match=f"GDAL_CACHEMAX={value!r} is not a cache size.*'2GB'"):
+        storage.gdal_env({"GDAL_CACHEMAX": value})
+    monkeypatch.setenv("GDAL_CACHEMAX", value)
+    with pytest.raises(InvalidArgument, match="GDAL_CACHEMAX"):
+        storage.gdal_env()
+    monkeypatch.setenv("GDAL_CACHEMAX", "2GB")
+    assert storage.gdal_env()["GDAL_CACHEMAX"] == "2GB"
 
 
 def test_block_cache_bytes_reads_a_share_of_memory() -> None:

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from ..entities import DFormat
+from ..errors import InvalidArgument
 from ..projection import same_crs
-from ..storage import set_block_cache_once
+from ..storage import check_block_cache, set_block_cache_once
 from .grid import GridSpec
 from .mapping import Mapping, cast, valid_mask
 from .plan import Source
@@ -53,16 +54,19 @@ STRIP_RATIO = 4.0
 STRIP_MIN_PIXELS = 4096  # strips are never thinner than this many output pixels (per-strip set-up costs)
 
 
-def gdal_cachemax(configured: int | str | None = None) -> int:
-    """Megabytes of GDAL block cache for a process that computes chunks: ``configured`` (captured from
-    the client's ``geocube.gdal-cachemax`` when the graph was built), else this process's
-    ``geocube.gdal-cachemax``, else 128. GDAL's own default (5 % of the machine's memory per process) is
-    more than a dask worker's memory limit allows. The cache is one per process: it is set once, by the
-    first chunk task that runs there (:func:`~geocube_dask.storage.set_block_cache_once`)."""
+def gdal_cachemax(configured: int | str | None = None) -> int | str:
+    """GDAL block cache for a process that computes chunks (megabytes, or a size as
+    :func:`~geocube_dask.storage.block_cache_bytes` reads it): ``configured`` (captured from the client's
+    ``geocube.gdal-cachemax`` when the graph was built), else this process's ``geocube.gdal-cachemax``,
+    else 128. GDAL's own default (5 % of the machine's memory per process) is more than a dask worker's
+    memory limit allows. The cache is one per process: it is set once, by the first chunk task that runs
+    there (:func:`~geocube_dask.storage.set_block_cache_once`). Raises InvalidArgument for a value that
+    is no size."""
     import dask.config
 
     value = configured if configured is not None else dask.config.get("geocube.gdal-cachemax", 128)
-    return int(value)
+    check_block_cache(value, "geocube.gdal-cachemax")
+    return int(value) if str(value).strip().isdigit() else value
 
 
 def cache_budget(configured: int | str | None = None) -> int:
@@ -91,8 +95,18 @@ def configured_settings() -> tuple[int | str | None, int | str | None]:
     """The client's ``geocube.cache-bytes`` and ``geocube.gdal-cachemax`` (None where unset), captured
     into a graph when it is built so that workers use the client's settings, not their own."""
     import dask.config
+    from dask.utils import parse_bytes
 
-    return dask.config.get("geocube.cache-bytes", None), dask.config.get("geocube.gdal-cachemax", None)
+    cache_bytes = dask.config.get("geocube.cache-bytes", None)
+    if isinstance(cache_bytes, str):
+        try:
+            parse_bytes(cache_bytes)
+        except ValueError:
+            raise InvalidArgument(
+                f"geocube.cache-bytes={cache_bytes!r} is not a size: give bytes or a size with its unit ('512MiB')"
+            ) from None
+    cachemax = dask.config.get("geocube.gdal-cachemax", None)
+    return cache_bytes, check_block_cache(cachemax, "geocube.gdal-cachemax")  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pyproj import Transformer
 from scenes import make_plan, origin_near, source_for
 
 from geocube_dask.entities import DFormat
-from geocube_dask.errors import GeocubeError, SourceReadError
+from geocube_dask.errors import GeocubeError, InvalidArgument, SourceReadError
 from geocube_dask.graph import chunk as chunk_module
 from geocube_dask.graph.chunk import (
     DEFAULT_CACHE_BYTES,
@@ -34,6 +34,7 @@ from geocube_dask.graph.chunk import (
     cache_budget,
     clear_caches,
     compute_chunk,
+    configured_settings,
     gdal_cachemax,
 )
 from geocube_dask.graph.cube import ChunkJob, cube_from_plan
@@ -485,6 +486,16 @@ def test_gdal_cachemax_reads_dask_config(monkeypatch: pytest.MonkeyPatch) -> Non
         assert gdal_cachemax() == 48
     with dask.config.set({"geocube.gdal-cachemax": "300"}):
         assert gdal_cachemax() == 300
+    with dask.config.set({"geocube.gdal-cachemax": "1GB"}):
+        assert gdal_cachemax() == "1GB"
+
+
+@pytest.mark.parametrize(("key", "value"), [("gdal-cachemax", "2 gigs"), ("cache-bytes", "lots")])
+def test_an_unreadable_cache_setting_is_refused_when_the_graph_is_built(key: str, value: str) -> None:
+    with dask.config.set({f"geocube.{key}": value}), pytest.raises(InvalidArgument, match=f"geocube.{key}="):
+        configured_settings()
+    with dask.config.set({"geocube.gdal-cachemax": "2 gigs"}), pytest.raises(InvalidArgument):
+        gdal_cachemax()
 
 
 _FRESH_PROCESS = """
