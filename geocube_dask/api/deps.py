@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -57,13 +58,43 @@ def require(scope: str) -> Any:
     return Depends(check)
 
 
-def route_scope(route: APIRoute) -> str | None:
-    """The scope a route requires (from its ``require`` dependency), or None for a public route."""
-    for dep in route.dependant.dependencies:
-        scope = getattr(dep.call, "geocube_scope", None)
+def _scope_of(dependencies: Any) -> str | None:
+    for dep in dependencies:
+        scope = getattr(getattr(dep, "call", None) or getattr(dep, "dependency", None), "geocube_scope", None)
         if scope is not None:
             return scope
     return None
+
+
+def route_scope(route: APIRoute) -> str | None:
+    """The scope a route requires (from its ``require`` dependency), or None for a public route."""
+    return _scope_of(route.dependant.dependencies)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route of the app as a client sees it: full path, methods and the scope it needs (None: public)."""
+
+    path: str
+    methods: frozenset[str]
+    scope: str | None
+    route: APIRoute
+
+
+def route_table(app: FastAPI) -> list[RouteInfo]:
+    """Every API route of ``app`` (included routers walked, their prefixes and dependencies applied)."""
+    out: list[RouteInfo] = []
+
+    def walk(routes: Any, prefix: str, scope: str | None) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                out.append(RouteInfo(prefix + route.path, frozenset(route.methods), route_scope(route) or scope, route))
+            elif hasattr(route, "original_router"):  # FastAPI's included router (kept lazily, not flattened)
+                ctx = route.include_context
+                walk(route.original_router.routes, prefix + ctx.prefix, _scope_of(ctx.dependencies) or scope)
+
+    walk(app.routes, "", None)
+    return out
 
 
 async def run_bounded(app: FastAPI, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
