@@ -433,10 +433,18 @@ def default_url() -> str:
     return f"sqlite:///{os.path.abspath(value)}"
 
 
-def connect(url: str | None = None) -> Geocube:
-    """Open (and migrate) a catalogue.
+def connect(url: str | None = None, *, token: str | None = None, **options: Any) -> Geocube:
+    """Open (and migrate) a catalogue, or reach one served over HTTP.
 
     ``None`` → SQLite file ``./geocube.db`` (or ``$GEOCUBE_DB``); ``sqlite:///path`` → that file;
-    ``postgresql+psycopg2://user:pw@host:port/db`` → PostGIS.
+    ``postgresql+psycopg2://user:pw@host:port/db`` → PostGIS; ``http(s)://host:port`` → the API of
+    ``geocube serve`` with bearer ``token`` (a :class:`~geocube_dask.client.RemoteGeocube`: the same methods;
+    ``options`` such as ``timeout=`` go to it).
     """
+    if url is not None and url.split("://", 1)[0].lower() in ("http", "https"):
+        from .client import connect_remote
+
+        return connect_remote(url, token, **options)  # type: ignore[return-value]
+    if token is not None or options:
+        raise InvalidArgument("token= and options are for http(s):// catalogues (geocube serve)")
     return Geocube(url or default_url())

@@ -51,7 +51,8 @@ def require(scope: str) -> Any:
         if held is None:
             raise AuthenticationError("the token is unknown or revoked: ask an admin for a valid one")
         if not scope_allows(held, scope):
-            raise PermissionDenied(f"this request needs a {scope} token, and yours is {held}: use a {scope} token")
+            raise PermissionDenied(f"this request needs a token of scope {scope} (or above), and yours is {held}: "
+                                   f"use a {scope} token")
         return held
 
     check.geocube_scope = scope  # type: ignore[attr-defined]
@@ -104,12 +105,12 @@ async def run_bounded(app: FastAPI, fn: Callable[..., T], *args: Any, **kwargs: 
     return await loop.run_in_executor(app.state.pool, functools.partial(fn, *args, **kwargs))
 
 
-def page_limit(request: Request, limit: int | None) -> int:
-    """The page size to use: ``limit`` if within the server's maximum, the maximum if None, else
-    RequestTooLarge."""
+def page_limit(request: Request, limit: int | None, page: int = 0) -> int | None:
+    """The page size to use: ``limit`` if within the server's maximum, the maximum if None (with
+    ``page`` 0; a later page without a limit is left to the catalogue to refuse), else RequestTooLarge."""
     maximum = request.app.state.max_page_size
     if limit is None:
-        return maximum
+        return None if page else maximum
     if limit > maximum:
         raise RequestTooLarge(
             f"limit={limit} is above this server's maximum page size {maximum}: ask for pages of at most "

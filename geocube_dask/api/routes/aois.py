@@ -46,7 +46,7 @@ def create_aoi(body: AoiIn, gc: GC) -> AoiId:
 @router.post("/aois/search", response_model=list[AoiOut], dependencies=[READ])
 def list_aois(body: AoiSearch, request: Request, gc: GC) -> list[AoiOut]:
     """AOIs (intersecting `aoi`), one page."""
-    return [_out(a) for a in gc.list_aois(body.aoi, page_limit(request, body.limit), body.page)]
+    return [_out(a) for a in gc.list_aois(body.aoi, page_limit(request, body.limit, body.page), body.page)]
 
 
 @router.get("/aois/{aoi_id}", response_model=AoiOut, dependencies=[READ])

@@ -142,7 +142,7 @@ def add_datasets(body: PreparedItems, gc: GC) -> list[Dataset]:
 @router.post("/datasets/search", response_model=list[Dataset], dependencies=[READ])
 def list_datasets(body: DatasetSearch, request: Request, gc: GC) -> list[Dataset]:
     """Datasets by instance, records, status, uri and AOI, one page."""
-    return gc.list_datasets(**body.args("limit"), limit=page_limit(request, body.limit))
+    return gc.list_datasets(**body.args("limit"), limit=page_limit(request, body.limit, body.page))
 
 
 @router.post("/datasets/find", response_model=list[Found], dependencies=[READ])
@@ -176,7 +176,7 @@ def list_containers(
     limit: Annotated[int | None, Query(ge=0)] = None, page: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Container]:
     """Containers (files) whose uri matches the `*`/`?` pattern, one page."""
-    return gc.list_containers(uri, managed, page_limit(request, limit), page)
+    return gc.list_containers(uri, managed, page_limit(request, limit, page), page)
 
 
 @router.get("/container", response_model=Container, dependencies=[READ])

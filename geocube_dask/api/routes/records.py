@@ -90,7 +90,7 @@ def create_records(body: RecordsIn, gc: GC) -> list[Record]:
 def list_records(body: RecordSearch, request: Request, gc: GC) -> list[Record]:
     """Records matching name pattern, tags, time range and AOI, one page."""
     args = body.args("limit")
-    return gc.list_records(**args, limit=page_limit(request, body.limit))
+    return gc.list_records(**args, limit=page_limit(request, body.limit, body.page))
 
 
 @router.post("/records/delete", response_model=list[str], dependencies=[WRITE])
