@@ -419,7 +419,7 @@ class RemoteGeocube(StacMixin):
     def create_layout(self, name: str, grid: str = "regular", crs: Any = None, resolution: float | None = None,
                       cell_size: int = 4096, origin: tuple[float, float] = (0.0, 0.0), block_size: int = 256,
                       max_records: int = 1000, overview_min_size: int = -1, pattern: str = "mucog",
-                      compression: str = "deflate") -> Layout:
+                      compression: str = "zstd") -> Layout:
         return self._post(Layout, "/layouts", dict(
             name=name, grid=grid, crs=_crs(crs), resolution=resolution, cell_size=cell_size, origin=origin,
             block_size=block_size, max_records=max_records, overview_min_size=overview_min_size, pattern=pattern,

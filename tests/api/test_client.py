@@ -3,6 +3,7 @@ errors come back as the same GeocubeError class with the same message, limits an
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import dask
@@ -108,3 +109,38 @@ def test_connect_needs_a_valid_token(local_api: Any) -> None:
         gd.connect(local_api.url, token="gct_wrong")
     with pytest.raises(gd.CatalogConnectionError, match="geocube serve"):
         gd.connect("http://127.0.0.1:9", token="x")
+
+
+def _explicit_signature(cls: type, name: str) -> list[tuple[str, str, Any]]:
+    """``(name, kind, default)`` of what ``cls.name`` takes, looked up the MRO past wrappers that take
+    ``*args, **kwargs`` (a wrapper's own default for a parameter wins over the wrapped method's)."""
+    overrides: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        fn = klass.__dict__.get(name)
+        if fn is None:
+            continue
+        params = inspect.signature(fn).parameters.values()
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            overrides.update({p.name: p.default for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)})
+            continue
+        return [(p.name, p.kind.name, overrides.get(p.name, p.default)) for p in params]
+    return [(p.name, p.kind.name, p.default) for p in inspect.signature(getattr(cls, name)).parameters.values()]
+
+
+def test_the_remote_client_takes_the_arguments_and_defaults_of_the_local_catalogue() -> None:
+    """Every method both have takes the same arguments with the same defaults (a default that drifts
+    would make the same call do something else remotely). A client method forwarding ``**request`` to
+    its ``<name>_plan`` method is held to that method's signature."""
+    from geocube_dask.client import RemoteGeocube
+    from geocube_dask.geocube import Geocube
+
+    compared = 0
+    for name, _ in inspect.getmembers(RemoteGeocube, inspect.isfunction):
+        if name.startswith("_") or not hasattr(Geocube, name):
+            continue
+        remote, local = _explicit_signature(RemoteGeocube, name), _explicit_signature(Geocube, name)
+        if remote[-1][1] == "VAR_KEYWORD" and local[-1][1] != "VAR_KEYWORD":
+            remote = _explicit_signature(RemoteGeocube, f"{name}_plan")
+        assert remote == local, name
+        compared += 1
+    assert compared > 50

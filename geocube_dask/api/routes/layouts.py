@@ -28,7 +28,7 @@ class LayoutIn(Body):
     max_records: Int = 1000
     overview_min_size: Int = -1
     pattern: Str = "mucog"
-    compression: Str = "deflate"
+    compression: Str = "zstd"
 
 
 class GridIn(Body):
