@@ -27,7 +27,8 @@ def test_the_module_defines_the_documented_classes() -> None:
         "GeocubeError", "InvalidArgument", "InvalidName", "InvalidDFormat", "InvalidGeometry", "NotFound",
         "AlreadyExists", "DependencyError", "IncompatibleDataset", "UnreadableFile", "SourceReadError",
         "SchemaVersionError", "CatalogConnectionError", "ClusterConnectionError", "JobConflict",
-        "ConsolidationWriteError", "MissingDependency",
+        "ConsolidationWriteError", "MissingDependency", "AuthenticationError", "PermissionDenied", "RequestTooLarge",
+        "RemoteError",
     }
 
 
