@@ -166,6 +166,31 @@ class DFormat:
             nodata = "nan"
         return {"dtype": self.dtype, "nodata": nodata, "min": self.min, "max": self.max}
 
+    # pydantic (the HTTP API): read with :meth:`parse` (no nodata required: a dataset's may have none),
+    # written as :meth:`to_json`, so that a NaN nodata travels as "nan" in valid JSON
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            lambda value: cls.parse(value, nodata_required=False),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                lambda value: value.to_json() if isinstance(value, DFormat) else value, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        number = {"type": "number"}
+        return {
+            "title": "DFormat", "type": "object", "required": ["dtype", "nodata", "min", "max"],
+            "description": "dtype, nodata (a number, 'nan' or null), and the [min, max] range the values mean",
+            "properties": {
+                "dtype": {"type": "string", "enum": list(DTYPES)},
+                "nodata": {"anyOf": [number, {"type": "string", "enum": ["nan"]}, {"type": "null"}]},
+                "min": number, "max": number,
+            },
+        }
+
 
 def _is_dtype(value: Any) -> bool:
     if value is None:  # np.dtype(None) is float64: a missing dtype is an error, not a default
@@ -448,3 +473,24 @@ class ConsolidationParams:
     max_error: float | None = None
     creation_options: Mapping[str, str] = field(default_factory=dict)
     resampling: str | None = None
+
+
+# --- API tokens ----------------------------------------------------------------------------------------
+
+SCOPES = ("read", "write", "admin")  # each scope allows what the ones before it allow
+
+
+def scope_allows(held: str, needed: str) -> bool:
+    """Whether a token of scope ``held`` may do what needs ``needed`` (admin ⊃ write ⊃ read)."""
+    return SCOPES.index(held) >= SCOPES.index(needed)
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A bearer token of the HTTP API, as listed: never its secret (only its hash is stored)."""
+
+    id: str
+    name: str
+    scope: str
+    created: datetime
+    revoked: datetime | None = None

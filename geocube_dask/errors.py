@@ -74,3 +74,19 @@ class ConsolidationWriteError(GeocubeError):
 
 class MissingDependency(GeocubeError, ImportError):
     """An optional dependency needed for what was asked is not installed (the message says which extra)."""
+
+
+class AuthenticationError(GeocubeError):
+    """The HTTP API got no valid token: give one with ``connect(url, token=…)`` (``geocube token create``)."""
+
+
+class PermissionDenied(GeocubeError):
+    """The HTTP API token's scope does not allow the operation (read < write < admin)."""
+
+
+class RequestTooLarge(InvalidArgument):
+    """An HTTP API request body or page is larger than the server accepts."""
+
+
+class RemoteError(GeocubeError):
+    """The HTTP API server failed unexpectedly or answered something that is not the API (see the message)."""

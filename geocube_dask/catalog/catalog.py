@@ -27,6 +27,7 @@ from .mapping import MappingMixin
 from .palettes import PaletteMixin
 from .records import RecordMixin
 from .tidy import TidyMixin
+from .tokens import TokenMixin
 from .variables import VariableMixin
 
 
@@ -44,6 +45,7 @@ class Catalog(
     TidyMixin,
     JobMixin,
     ConsolidationMixin,
+    TokenMixin,
 ):
     """A connection to a catalogue database (``sqlite:///file.db`` or ``postgresql+psycopg2://…``).
 

@@ -8,7 +8,8 @@ opened by the commands that need it (``geocube cube --from-plan`` needs none).
 
 The commands live in ``cli.catalog`` (variable, instance, record, dataset, aoi, tidy), ``cli.index`` (index),
 ``cli.cube`` (cube, timeseries), ``cli.layouts`` (layout), ``cli.jobs`` (consolidate, job) and
-``cli.demo`` (demo), ``cli.cluster`` (cluster local|manifest), ``cli.submit`` (submit); this module assembles them.
+``cli.demo`` (demo), ``cli.cluster`` (cluster local|manifest), ``cli.submit`` (submit),
+``cli.serve`` (serve, token); this module assembles them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .index import index
 from .jobs import consolidate, job_app
 from .layouts import layout_app
 from .output import Output, fail, fmt_catalogue, table
+from .serve import serve, token_app
 from .submit import submit_app
 
 
@@ -151,3 +153,5 @@ app.add_typer(job_app, name="job")
 app.command()(consolidate)
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(submit_app, name="submit")
+app.command()(serve)
+app.add_typer(token_app, name="token")

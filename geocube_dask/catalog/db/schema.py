@@ -282,6 +282,19 @@ layout_files = sa.Table(
     sa.Index("ix_layout_files_layout_instance_cell", "layout_name", "instance_id", "cell_id"),
 )
 
+# Bearer tokens of the HTTP API: only the sha256 of the secret is stored; ``revoked`` set = no longer valid.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", Uuid, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("revoked", UTCDateTime, nullable=True),
+    sa.CheckConstraint("scope IN ('read', 'write', 'admin')", name="scope"),
+)
+
 # Spatially indexed geometry columns: table → (geometry column, R*Tree table used on SQLite).
 GEOMETRY_COLUMNS: dict[str, str] = {"aois": "geom", "datasets": "footprint_4326", "grid_cells": "geom_4326"}
 

@@ -1,0 +1,87 @@
+"""What route handlers depend on: the catalogue, the caller's token scope, the bounded pool, page limits.
+
+``require(scope)`` is a FastAPI dependency that reads ``Authorization: Bearer <token>`` and checks the
+token's scope against the catalogue's tokens (:mod:`geocube_dask.catalog.tokens`): no (valid) token →
+401 ``AuthenticationError``, a scope too low → 403 ``PermissionDenied``. Scopes are ordered: admin
+allows what write allows, write what read allows. Each route declares exactly one ``require``; the
+scope it asks is readable from the route table with :func:`route_scope` (the tests' auth matrix).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..entities import SCOPES, scope_allows
+from ..errors import AuthenticationError, PermissionDenied, RequestTooLarge
+from ..geocube import Geocube
+
+T = TypeVar("T")
+
+_bearer = HTTPBearer(auto_error=False, description="A token from `geocube token create --scope read|write|admin`.")
+
+
+def get_geocube(request: Request) -> Geocube:
+    """The catalogue the app serves (``app.state.gc``)."""
+    return request.app.state.gc
+
+
+GC = Annotated[Geocube, Depends(get_geocube)]
+
+
+def require(scope: str) -> Any:
+    """A dependency that lets a request through only with a valid token of ``scope`` or above."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+
+    def check(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise AuthenticationError(
+                "this request needs a token: send 'Authorization: Bearer <token>' (geocube token create --scope "
+                f"{scope}; in Python gd.connect(url, token=…))"
+            )
+        held = request.app.state.gc.token_scope(credentials.credentials)
+        if held is None:
+            raise AuthenticationError("the token is unknown or revoked: ask an admin for a valid one")
+        if not scope_allows(held, scope):
+            raise PermissionDenied(f"this request needs a {scope} token, and yours is {held}: use a {scope} token")
+        return held
+
+    check.geocube_scope = scope  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+def route_scope(route: APIRoute) -> str | None:
+    """The scope a route requires (from its ``require`` dependency), or None for a public route."""
+    for dep in route.dependant.dependencies:
+        scope = getattr(dep.call, "geocube_scope", None)
+        if scope is not None:
+            return scope
+    return None
+
+
+async def run_bounded(app: FastAPI, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``fn(*args, **kwargs)`` on the app's bounded pool (plans, tiles): at most ``pool_size`` run at
+    once, the others wait their turn, and the event loop stays free."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(app.state.pool, functools.partial(fn, *args, **kwargs))
+
+
+def page_limit(request: Request, limit: int | None) -> int:
+    """The page size to use: ``limit`` if within the server's maximum, the maximum if None, else
+    RequestTooLarge."""
+    maximum = request.app.state.max_page_size
+    if limit is None:
+        return maximum
+    if limit > maximum:
+        raise RequestTooLarge(
+            f"limit={limit} is above this server's maximum page size {maximum}: ask for pages of at most "
+            f"{maximum} (page=0, 1, …)"
+        )
+    return limit
