@@ -22,7 +22,12 @@ from ..geocube import Geocube, connect
 from . import errors
 
 # the modules of geocube_dask.api.routes whose ``router`` the app includes, in this order
-ROUTE_MODULES: tuple[str, ...] = ("meta", "variables")
+ROUTE_MODULES: tuple[str, ...] = (
+    "meta",
+    "variables",
+    "tiles",
+    "viewer",
+)
 
 DB_ENV = "GEOCUBE_API_DB"  # the catalogue of `create_app_from_env` (set by `geocube serve --workers N`)
 MAX_BODY = 16 * 1024 * 1024
