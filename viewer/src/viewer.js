@@ -20,7 +20,9 @@
   const statusLine = document.getElementById("status");
 
   // what tests and curious users can look at
-  const state = { instance: "", records: [], tilesLoaded: 0, tileErrors: 0, lastTileUrl: "", dates: [] };
+  // loads: how many times every visible tile has arrived (Leaflet's "load"), loading: tiles on their way
+  const state = { instance: "", records: [], dates: [], tilesLoaded: 0, tileErrors: 0, lastTileUrl: "", loads: 0,
+                  loading: false };
   window.geocubeViewer = state;
 
   function say(text, isError) {
@@ -57,7 +59,7 @@
   }
 
   // --- the map ----------------------------------------------------------------------------------------
-  const map = L.map("map", { worldCopyJump: false, minZoom: 0, maxZoom: 22 }).setView([20, 0], 2);
+  const map = L.map("map", { fadeAnimation: false, minZoom: 0, maxZoom: 22 }).setView([20, 0], 2);
   state.map = map;
 
   /** The tile URL (relative to this page) for the current instance, date and style. */
@@ -159,9 +161,11 @@
     if (tiles) tiles.remove();
     tiles = new GeocubeTiles({ tileSize: 256, maxZoom: 22 });
     state.tiles = tiles;
+    tiles.on("loading", () => { state.loading = true; });
+    tiles.on("load", () => { state.loading = false; state.loads += 1; });
+    if (collection.features.length) map.fitBounds(footprints.getBounds(), { maxZoom: 16 });
     tiles.addTo(map);
     footprints.addTo(map);
-    if (collection.features.length) map.fitBounds(footprints.getBounds(), { maxZoom: 16 });
     say(collection.features.length + " records" + (collection.truncated ? " (the latest only)" : ""));
   }
 
