@@ -6,11 +6,14 @@ them into a :class:`CubePlan` (pure metadata), ``graph.cube`` turns the plan int
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import shapely.geometry
 import xarray as xr
 
 from .catalog.catalog import Catalog
@@ -24,6 +27,7 @@ from .graph.grid import GridSpec, make_grid
 from .graph.plan import CubePlan, PlanRecord, Source, build_plan
 from .graph.timeseries import (
     check_geometry,
+    check_reduce,
     geometry_in,
     native_grid_for,
     point_grid,
@@ -159,9 +163,7 @@ class Geocube(Catalog):
         once here, each chunk reduced to "has a valid pixel" (small memory), and the lazy cube of the
         images with one is returned: their sources are read again when you compute it.
         """
-        plan = self.get_cube_plan(instance, **request)
-        cube = cube_from_plan(plan)
-        return drop_empty_images(cube, plan.dformat.nodata) if drop_empty else cube
+        return cube_of(self.get_cube_plan(instance, **request), drop_empty)
 
     def get_timeseries(
         self,
@@ -189,8 +191,34 @@ class Geocube(Catalog):
         containing it (with ``resampling`` other than ``near``, the value interpolated at the point). A
         polygon is sampled on ``grid_crs``/``resolution`` if given, else on the pixel grid of the first
         source found. Images with no valid value (at the point, in the polygon) are left out.
-        ``gdal_env`` as for :meth:`get_cube_plan`.
+        ``gdal_env`` as for :meth:`get_cube_plan`. The plan alone: :meth:`get_timeseries_plan`.
         """
+        return timeseries_from_plan(self.get_timeseries_plan(
+            instance, point=point, geometry=geometry, crs=crs, time=time, records=records, tags=tags, reduce=reduce,
+            resampling=resampling, group_by=group_by, grid_crs=grid_crs, resolution=resolution, on_error=on_error,
+            gdal_env=gdal_env,
+        ))
+
+    def get_timeseries_plan(
+        self,
+        instance: Instance | str | Sequence[Instance | str],
+        *,
+        point: tuple[float, float] | None = None,
+        geometry: Any = None,
+        crs: Any = "EPSG:4326",
+        time: tuple[Any, Any] | None = None,
+        records: Sequence[Record | str] | None = None,
+        tags: dict[str, str | None] | None = None,
+        reduce: str | None = "mean",
+        resampling: str | None = None,
+        group_by: None | str | Callable[[PlanRecord], Hashable] = None,
+        grid_crs: Any = None,
+        resolution: float | Sequence[float] | None = None,
+        on_error: str = "raise",
+        gdal_env: Mapping[str, Any] | None = None,
+    ) -> TimeseriesPlan:
+        """What :meth:`get_timeseries` reads, resolved (metadata only): compute it with
+        :func:`timeseries_from_plan`, wherever the files can be read."""
         if (point is None) == (geometry is None):
             raise InvalidArgument("give point=(x, y) or geometry=polygon (exactly one)")
         instances, variable = self._resolve_instances(instance)
@@ -198,8 +226,9 @@ class Geocube(Catalog):
             grid = point_grid(point, crs)
             rows = self._plan_rows(instances, records, tags, time, search_area(grid))
             plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1, on_error, gdal_env)
-            return drop_empty_images(point_series(cube_from_plan(plan)).compute(), plan.dformat.nodata)
+            return TimeseriesPlan(plan)
         geom = check_geometry(geometry)
+        check_reduce(reduce)
         area = geometry_in(geom, crs, "EPSG:4326", wrap=True).buffer(SEARCH_BUFFER_DEG)
         rows = self._plan_rows(instances, records, tags, time, area)
         if grid_crs is not None or resolution is not None:
@@ -212,8 +241,7 @@ class Geocube(Catalog):
         else:
             grid = make_grid(crs, 1.0, aoi=geom, aoi_crs=crs)
         plan = self._plan(grid, instances, variable, rows, resampling, group_by, None, 1024, on_error, gdal_env)
-        series = polygon_series(cube_from_plan(plan), geom, crs, reduce).compute()
-        return drop_empty_images(series, plan.dformat.nodata if reduce is None else math.nan)  # reduced: NaN
+        return TimeseriesPlan(plan, geom, crs_string(crs), reduce)
 
     # --- consolidation and jobs ------------------------------------------------------------------------
 
@@ -325,6 +353,53 @@ class Geocube(Catalog):
         return self.delete_job_rows([j.id for j in self.find_jobs(name_like=name_like, state=states)])
 
 
+def cube_of(plan: CubePlan, drop_empty: bool = False) -> xr.DataArray:
+    """The lazy cube of a plan, as :meth:`Geocube.get_cube` returns it (``drop_empty`` as there)."""
+    cube = cube_from_plan(plan)
+    return drop_empty_images(cube, plan.dformat.nodata) if drop_empty else cube
+
+
+@dataclass(frozen=True)
+class TimeseriesPlan:
+    """A timeseries request resolved: the cube plan to read, and for a polygon (``geometry`` in ``crs``)
+    how to reduce its pixels; a point's plan is a one-pixel cube."""
+
+    plan: CubePlan
+    geometry: Any = None
+    crs: str = "EPSG:4326"
+    reduce: str | None = "mean"
+
+    def to_json(self) -> dict[str, Any]:
+        """As JSON data: the plan as :meth:`CubePlan.to_json` writes it (no credentials), the geometry as GeoJSON."""
+        return {
+            "plan": json.loads(self.plan.to_json()),
+            "geometry": None if self.geometry is None else shapely.geometry.mapping(self.geometry),
+            "crs": self.crs,
+            "reduce": self.reduce,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TimeseriesPlan:
+        """Read back what :meth:`to_json` wrote."""
+        try:
+            geometry = data.get("geometry")
+            return cls(CubePlan.from_json(data["plan"]), None if geometry is None else shapely.geometry.shape(geometry),
+                       data.get("crs", "EPSG:4326"), data.get("reduce", "mean"))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            if isinstance(exc, InvalidArgument):
+                raise
+            raise InvalidArgument(f"not a valid timeseries plan ({exc!r})") from None
+
+
+def timeseries_from_plan(ts: TimeseriesPlan) -> xr.DataArray:
+    """Compute the timeseries of a plan (as :meth:`Geocube.get_timeseries` returns it)."""
+    plan = ts.plan
+    if ts.geometry is None:
+        return drop_empty_images(point_series(cube_from_plan(plan)).compute(), plan.dformat.nodata)
+    series = polygon_series(cube_from_plan(plan), ts.geometry, ts.crs, ts.reduce).compute()
+    return drop_empty_images(series, plan.dformat.nodata if ts.reduce is None else math.nan)  # reduced: NaN
+
+
 def search_area(grid: GridSpec) -> Any:
     """The grid's outline in EPSG:4326, slightly widened, for the catalogue's spatial filter."""
     return grid.footprint("EPSG:4326").buffer(SEARCH_BUFFER_DEG)
@@ -358,10 +433,18 @@ def default_url() -> str:
     return f"sqlite:///{os.path.abspath(value)}"
 
 
-def connect(url: str | None = None) -> Geocube:
-    """Open (and migrate) a catalogue.
+def connect(url: str | None = None, *, token: str | None = None, **options: Any) -> Geocube:
+    """Open (and migrate) a catalogue, or reach one served over HTTP.
 
     ``None`` → SQLite file ``./geocube.db`` (or ``$GEOCUBE_DB``); ``sqlite:///path`` → that file;
-    ``postgresql+psycopg2://user:pw@host:port/db`` → PostGIS.
+    ``postgresql+psycopg2://user:pw@host:port/db`` → PostGIS; ``http(s)://host:port`` → the API of
+    ``geocube serve`` with bearer ``token`` (a :class:`~geocube_dask.client.RemoteGeocube`: the same methods;
+    ``options`` such as ``timeout=`` go to it).
     """
+    if url is not None and url.split("://", 1)[0].lower() in ("http", "https"):
+        from .client import connect_remote
+
+        return connect_remote(url, token, **options)  # type: ignore[return-value]
+    if token is not None or options:
+        raise InvalidArgument("token= and options are for http(s):// catalogues (geocube serve)")
     return Geocube(url or default_url())

@@ -8,6 +8,7 @@ Run directly (what the fixtures do)::
 
     python tests/servers.py http DIRECTORY    # prints "PORT <n>", serves DIRECTORY with Range support
     python tests/servers.py s3                # prints "PORT <n>", moto's S3 (any credentials accepted)
+    python tests/servers.py api DB_URL        # prints "PORT <n>", the Geocube HTTP API (uvicorn) over DB_URL
 """
 
 from __future__ import annotations
@@ -176,6 +177,23 @@ def _serve_http(directory: str) -> None:
     server.daemon_threads = True
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
+
+
+def _serve_api(db_url: str) -> None:
+    """The Geocube HTTP API over ``db_url`` with uvicorn, on a socket bound here (port 0: no race)."""
+    import socket
+
+    import uvicorn
+
+    from geocube_dask.api import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    app = create_app(db=db_url)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    server.run(sockets=[sock])
 
 
 def _serve_s3() -> None:
@@ -365,10 +383,44 @@ def s3_server() -> Iterator[S3Server]:
         proc.stop()
 
 
+@dataclass
+class ApiServer:
+    """A running Geocube API: ``url``, and a token per scope in ``tokens`` (``read``, ``write``, ``admin``)."""
+
+    url: str
+    db_url: str
+    tokens: dict[str, str]
+    process: ServerProcess
+
+    def connect(self, scope: str = "admin") -> Any:
+        """A remote catalogue on this server with the token of ``scope``."""
+        import geocube_dask as gd
+
+        return gd.connect(self.url, token=self.tokens[scope])
+
+
+@contextlib.contextmanager
+def api_server(db_url: str) -> Iterator[ApiServer]:
+    """Serve the catalogue at ``db_url`` (migrated, one token per scope created first) from a child process."""
+    import geocube_dask as gd
+
+    with gd.connect(db_url) as gc:
+        tokens = {scope: gc.create_token(scope, name=f"test {scope}")[1] for scope in ("read", "write", "admin")}
+    proc = ServerProcess("api", db_url)
+    try:
+        base = f"http://127.0.0.1:{proc.port}"
+        _wait_http(base + "/openapi.json")
+        yield ApiServer(base, db_url, tokens, proc)
+    finally:
+        proc.stop()
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "http":
         _serve_http(sys.argv[2])
     elif len(sys.argv) == 2 and sys.argv[1] == "s3":
         _serve_s3()
+    elif len(sys.argv) == 3 and sys.argv[1] == "api":
+        _serve_api(sys.argv[2])
     else:
         sys.exit(__doc__)

@@ -23,8 +23,8 @@ from . import errors
 
 # the modules of geocube_dask.api.routes whose ``router`` the app includes, in this order
 ROUTE_MODULES: tuple[str, ...] = (
-    "meta",
-    "variables",
+    "meta", "variables", "palettes", "instances", "records", "aois", "datasets", "layouts", "jobs", "admin",
+    "cubes",
     "tiles",
     "viewer",
 )

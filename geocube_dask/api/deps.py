@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
@@ -50,20 +51,51 @@ def require(scope: str) -> Any:
         if held is None:
             raise AuthenticationError("the token is unknown or revoked: ask an admin for a valid one")
         if not scope_allows(held, scope):
-            raise PermissionDenied(f"this request needs a {scope} token, and yours is {held}: use a {scope} token")
+            raise PermissionDenied(f"this request needs a token of scope {scope} (or above), and yours is {held}: "
+                                   f"use a {scope} token")
         return held
 
     check.geocube_scope = scope  # type: ignore[attr-defined]
     return Depends(check)
 
 
-def route_scope(route: APIRoute) -> str | None:
-    """The scope a route requires (from its ``require`` dependency), or None for a public route."""
-    for dep in route.dependant.dependencies:
-        scope = getattr(dep.call, "geocube_scope", None)
+def _scope_of(dependencies: Any) -> str | None:
+    for dep in dependencies:
+        scope = getattr(getattr(dep, "call", None) or getattr(dep, "dependency", None), "geocube_scope", None)
         if scope is not None:
             return scope
     return None
+
+
+def route_scope(route: APIRoute) -> str | None:
+    """The scope a route requires (from its ``require`` dependency), or None for a public route."""
+    return _scope_of(route.dependant.dependencies)
+
+
+@dataclass(frozen=True)
+class RouteInfo:
+    """One route of the app as a client sees it: full path, methods and the scope it needs (None: public)."""
+
+    path: str
+    methods: frozenset[str]
+    scope: str | None
+    route: APIRoute
+
+
+def route_table(app: FastAPI) -> list[RouteInfo]:
+    """Every API route of ``app`` (included routers walked, their prefixes and dependencies applied)."""
+    out: list[RouteInfo] = []
+
+    def walk(routes: Any, prefix: str, scope: str | None) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                out.append(RouteInfo(prefix + route.path, frozenset(route.methods), route_scope(route) or scope, route))
+            elif hasattr(route, "original_router"):  # FastAPI's included router (kept lazily, not flattened)
+                ctx = route.include_context
+                walk(route.original_router.routes, prefix + ctx.prefix, _scope_of(ctx.dependencies) or scope)
+
+    walk(app.routes, "", None)
+    return out
 
 
 async def run_bounded(app: FastAPI, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -73,12 +105,12 @@ async def run_bounded(app: FastAPI, fn: Callable[..., T], *args: Any, **kwargs: 
     return await loop.run_in_executor(app.state.pool, functools.partial(fn, *args, **kwargs))
 
 
-def page_limit(request: Request, limit: int | None) -> int:
-    """The page size to use: ``limit`` if within the server's maximum, the maximum if None, else
-    RequestTooLarge."""
+def page_limit(request: Request, limit: int | None, page: int = 0) -> int | None:
+    """The page size to use: ``limit`` if within the server's maximum, the maximum if None (with
+    ``page`` 0; a later page without a limit is left to the catalogue to refuse), else RequestTooLarge."""
     maximum = request.app.state.max_page_size
     if limit is None:
-        return maximum
+        return None if page else maximum
     if limit > maximum:
         raise RequestTooLarge(
             f"limit={limit} is above this server's maximum page size {maximum}: ask for pages of at most "

@@ -7,7 +7,9 @@ also accepted on input). Shared by :mod:`geocube_dask.api.routes` and :mod:`geoc
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import shapely
@@ -34,8 +36,27 @@ def dump(value: Any, tp: Any) -> Any:
 
 
 def load(data: Any, tp: Any) -> Any:
-    """JSON data read back as ``tp`` (validated)."""
-    return adapter(tp).validate_python(data)
+    """JSON data read back as ``tp`` (validated); datetimes in ``datetime.UTC``, as the catalogue gives them."""
+    return _utc(adapter(tp).validate_python(data))
+
+
+def _utc(value: Any) -> Any:
+    """``value`` with every aware datetime in it (in dataclasses, lists, tuples, dicts) in ``datetime.UTC``
+    (pydantic gives its own fixed-offset tzinfo)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo is not None else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _utc(getattr(value, f.name)) for f in dataclasses.fields(value)
+                   if isinstance(getattr(value, f.name), datetime | list | tuple | dict)
+                   or dataclasses.is_dataclass(getattr(value, f.name))}
+        return dataclasses.replace(value, **changes) if changes else value
+    if isinstance(value, list):
+        return [_utc(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_utc(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _utc(v) for k, v in value.items()}
+    return value
 
 
 def geometry_out(geom: Any) -> dict[str, Any] | None:

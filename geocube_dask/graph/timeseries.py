@@ -96,10 +96,15 @@ def point_series(cube: xr.DataArray) -> xr.DataArray:
     return ts
 
 
-def polygon_series(cube: xr.DataArray, geometry: BaseGeometry, geometry_crs: Any, reduce: str | None) -> xr.DataArray:
-    """Mask ``cube`` to the pixels whose centre lies in ``geometry`` and reduce them per image/band."""
+def check_reduce(reduce: Any) -> None:
+    """Raise InvalidArgument unless ``reduce`` is a known reducer name or None."""
     if reduce is not None and reduce not in REDUCERS:
         raise InvalidArgument(f"reduce must be one of {', '.join(REDUCERS)} or None, not {reduce!r}")
+
+
+def polygon_series(cube: xr.DataArray, geometry: BaseGeometry, geometry_crs: Any, reduce: str | None) -> xr.DataArray:
+    """Mask ``cube`` to the pixels whose centre lies in ``geometry`` and reduce them per image/band."""
+    check_reduce(reduce)
     poly = geometry_in(geometry, geometry_crs, crs_string(cube.rio.crs))
     xs, ys = np.meshgrid(cube.x.values, cube.y.values)
     inside = shapely.contains_xy(poly, xs, ys)

@@ -57,7 +57,7 @@ def list_variables(
     limit: Annotated[int | None, Query(ge=0)] = None, page: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Variable]:
     """Variables whose name matches the `*`/`?` pattern, by name, one page (at most the server's maximum)."""
-    return gc.list_variables(name, case_insensitive, page_limit(request, limit), page)
+    return gc.list_variables(name, case_insensitive, page_limit(request, limit, page), page)
 
 
 @router.get("/variables/{variable:path}", response_model=Variable, dependencies=[READ])
