@@ -2,7 +2,7 @@
 
 Chromium is Debian's (``scripts/test.sh`` installs it), driven by Playwright for Python through its
 ``executable_path`` (Playwright's own browser download is not used). The page runs against a real
-``geocube serve`` in a child process: it loads, draws the footprints, its tiles render (the map's
+API server in a child process: it loads, draws the footprints, its tiles render (the map's
 screenshot is not blank), the date selector changes the tiles, and nothing is requested from anywhere
 but the server.
 """
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from live_api import live_server
 from PIL import Image
 from playwright.sync_api import sync_playwright
+from servers import api_server
 
 from geocube_dask.api import create_app
 from geocube_dask.api.routes import viewer as viewer_routes
@@ -115,9 +115,9 @@ def test_viewer_in_headless_chromium(tmp_path, scenes, built_viewer):
     db = f"sqlite:///{tmp_path / 'viewer.db'}"
     gc = gd.connect(db)
     inst = index_scenes(gc, scenes)
-    _, token = gc.create_token("read")
     gc.close()
-    with live_server(db) as server, sync_playwright() as pw:
+    with api_server(db) as server, sync_playwright() as pw:
+        token = server.tokens["read"]
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 900, "height": 700})
