@@ -25,9 +25,12 @@ import xarray as xr
 
 from . import errors as E
 from .api import wire
+from .catalog.aois import aoi_id_arg
 from .catalog.consolidation import LayoutFile
+from .catalog.db.filters import check_paging, check_tag_filters
 from .catalog.ingest.requests import IndexRequest, NewRecord, PreparedDataset
 from .catalog.ingest.stac import StacMixin
+from .catalog.refs import dataset_ids, instance_id, record_id, variable_key
 from .catalog.tidy import TidyReport
 from .entities import (
     Aoi,
@@ -77,18 +80,21 @@ def enc(value: Any) -> Any:
         return str(np.datetime_as_string(value, unit="us"))
     if isinstance(value, np.generic):
         return enc(value.item())
-    if isinstance(value, float) and math.isnan(value):
-        return "nan"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf": JSON has no such numbers; the catalogue reads or refuses them
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    if isinstance(value, NewRecord | IndexRequest | PreparedDataset | Cell | ConsolidationParams):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: enc(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "__geo_interface__") and not isinstance(value, Mapping):
         return dict(value.__geo_interface__)
     if isinstance(value, bytes | bytearray | memoryview):
         return wire.geometry_arg(value)
     if isinstance(value, Mapping):
-        return {str(k) if not isinstance(k, Enum) else k.value: enc(v) for k, v in value.items()}
+        bad = [k for k in value if not isinstance(k, str)]
+        if bad:
+            raise E.InvalidArgument(f"mapping keys must be strings, not {bad[0]!r}")
+        return {k: enc(v) for k, v in value.items()}
     if isinstance(value, np.ndarray):
         return [enc(v) for v in value.tolist()]
     if isinstance(value, Iterable):
@@ -173,6 +179,7 @@ class RemoteGeocube(StacMixin):
 
     def _all_pages(self, fetch: Callable[[int | None, int], list[Any]], limit: int | None, page: int) -> list[Any]:
         """One page, or with ``limit=None`` (and page 0) every page, in pages of the server's maximum."""
+        check_paging(limit, page)  # the catalogue's own checks, so that the errors are the same
         if limit is not None or page:
             return fetch(limit, page)
         size = self.info()["max_page_size"]
@@ -205,6 +212,7 @@ class RemoteGeocube(StacMixin):
                                                        resampling=resampling))
 
     def get_variable(self, variable: Variable | str) -> Variable:
+        variable_key(variable)
         return self._get(Variable, f"/variables/{_path(variable)}")
 
     def list_variables(self, name: str | None = None, case_insensitive: bool = False, limit: int | None = None,
@@ -234,6 +242,14 @@ class RemoteGeocube(StacMixin):
             dformat=dformat, exponent=exponent, compression=compression, max_error=max_error,
             creation_options=creation_options, resampling=resampling), method="PUT")
 
+    def set_consolidation_params(self, params: ConsolidationParams) -> ConsolidationParams:
+        """Store a variable's consolidation settings (checked by the server as by ``configure_consolidation``)."""
+        if not isinstance(params, ConsolidationParams):
+            raise E.InvalidArgument(f"give ConsolidationParams, not {params!r}")
+        return self.configure_consolidation(
+            params.variable_id, params.dformat, params.exponent, params.compression, params.max_error,
+            dict(params.creation_options), params.resampling)
+
     def create_palette(self, name: str, points: Iterable[Any], replace: bool = False) -> Palette:
         return self._post(Palette, "/palettes", dict(name=name, points=points, replace=replace))
 
@@ -252,6 +268,8 @@ class RemoteGeocube(StacMixin):
         return self._post(Instance, "/instances", dict(variable=variable, name=name, metadata=metadata))
 
     def get_instance(self, instance: Instance | Variable | str, name: str | None = None) -> Instance:
+        if name is None and not isinstance(instance, str):
+            instance_id(instance)  # the catalogue's check: an Instance or an id (a Variable needs a name)
         return self._get(Instance, f"/instances/{_path(instance)}", name=name)
 
     def list_instances(self, variable: Variable | str | None = None, name: str | None = None) -> list[Instance]:
@@ -277,11 +295,14 @@ class RemoteGeocube(StacMixin):
         return self._post(list[Record], "/records/batch", dict(items=items, exist_ok=exist_ok))
 
     def get_record(self, record: Record | str) -> Record:
+        record_id(record)
         return self._get(Record, f"/records/{_path(record)}")
 
     def list_records(self, name: str | None = None, tags: Mapping[str, str | None] | None = None,
                      time: tuple[Any, Any] | None = None, aoi: Any = None, case_insensitive: bool = False,
                      limit: int | None = None, page: int = 0) -> list[Record]:
+        if tags is not None:
+            check_tag_filters(tags)
         return self._all_pages(lambda lim, p: self._post(list[Record], "/records/search", dict(
             name=name, tags=tags, time=time, aoi=aoi, case_insensitive=case_insensitive, limit=lim, page=p)),
             limit, page)
@@ -302,6 +323,7 @@ class RemoteGeocube(StacMixin):
         return self._post(dict, "/aois", dict(geometry=geometry))["id"]
 
     def get_aoi(self, aoi_id: int) -> Aoi:
+        aoi_id_arg(aoi_id)
         data = self._call("GET", f"/aois/{_path(aoi_id)}")
         return Aoi(data["id"], wire.geometry_in(data["geometry"]))
 
@@ -313,6 +335,7 @@ class RemoteGeocube(StacMixin):
         return self._all_pages(fetch, limit, page)
 
     def delete_aoi(self, aoi_id: int) -> None:
+        aoi_id_arg(aoi_id)
         self._call("DELETE", f"/aois/{_path(aoi_id)}")
 
     # --- datasets and containers ----------------------------------------------------------------------
@@ -330,16 +353,22 @@ class RemoteGeocube(StacMixin):
         reqs = list(requests)
         if progress is not None and not callable(progress):
             raise E.InvalidArgument("progress must be a callable(n_done, n_total) or None")
-        out = self._post(list[Dataset], "/datasets/index-batch", dict(requests=reqs), )
-        if progress is not None:
-            progress(len(reqs), len(reqs))
+        out = self._post(list[Dataset], "/datasets/index-batch", dict(requests=reqs))
+        if progress is not None:  # the server read every file: report them all, in order
+            for n in range(len(reqs)):
+                progress(n + 1, len(reqs))
         return out
 
     def add_datasets(self, items: Sequence[tuple[Record | str, Instance | str, PreparedDataset]],
                      status: DatasetStatus | str = DatasetStatus.ACTIVE, managed: bool = False) -> list[Dataset]:
-        return self._post(list[Dataset], "/datasets", dict(items=items, status=status, managed=managed))
+        from .catalog.ingest.prepared import check_all_prepared
+
+        rows = list(items)
+        check_all_prepared([row[2] for row in rows if isinstance(row, tuple | list) and len(row) == 3])
+        return self._post(list[Dataset], "/datasets", dict(items=rows, status=status, managed=managed))
 
     def get_dataset(self, dataset: Dataset | int) -> Dataset:
+        dataset_ids([dataset])
         return self._get(Dataset, f"/datasets/{_path(dataset)}")
 
     def list_datasets(self, instance: Instance | str | None = None, records: Iterable[Record | str] | None = None,

@@ -39,6 +39,7 @@ from .projection import crs_string, transform_polygon
 from .storage import gdal_env as capture_gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
+TOKEN_ENV = "GEOCUBE_TOKEN"  # the API token of an http(s):// catalogue when connect() is given none
 # the grid outline and the dataset footprints in lon/lat follow their edges within 3.6e-5° each
 # (projection.EDGE_TOLERANCE), not exactly: widen the catalogue search a little more than both; the
 # planner then keeps only sources whose footprint really touches the grid
@@ -438,13 +439,13 @@ def connect(url: str | None = None, *, token: str | None = None, **options: Any)
 
     ``None`` → SQLite file ``./geocube.db`` (or ``$GEOCUBE_DB``); ``sqlite:///path`` → that file;
     ``postgresql+psycopg2://user:pw@host:port/db`` → PostGIS; ``http(s)://host:port`` → the API of
-    ``geocube serve`` with bearer ``token`` (a :class:`~geocube_dask.client.RemoteGeocube`: the same methods;
-    ``options`` such as ``timeout=`` go to it).
+    ``geocube serve`` with bearer ``token`` (default ``$GEOCUBE_TOKEN``) (a
+    :class:`~geocube_dask.client.RemoteGeocube`: the same methods; ``options`` such as ``timeout=`` go to it).
     """
     if url is not None and url.split("://", 1)[0].lower() in ("http", "https"):
         from .client import connect_remote
 
-        return connect_remote(url, token, **options)  # type: ignore[return-value]
+        return connect_remote(url, token or os.environ.get(TOKEN_ENV) or None, **options)  # type: ignore[return-value]
     if token is not None or options:
         raise InvalidArgument("token= and options are for http(s):// catalogues (geocube serve)")
     return Geocube(url or default_url())

@@ -1,9 +1,15 @@
-"""Fixtures for the catalogue tests (every test runs on SQLite and on PostGIS via ``gc``).
+"""Fixtures for the catalogue tests (every test runs on SQLite, on PostGIS and through the HTTP API via ``gc``).
 
 ``catalog_url`` overrides the suite-wide fixture of the same name with a faster way to an empty
 catalogue, because this directory runs a few hundred tests per backend: SQLite databases are copied
 from a file migrated once per session, and the PostGIS worker database is emptied with DELETEs (a
 few milliseconds) rather than TRUNCATE (a hundred). Ids therefore do not restart at 1 between tests.
+
+The third backend, ``remote``, is the remote client (``gd.connect("http://…")``) in front of one API server
+per test process (a child process, over a SQLite file), emptied between tests from here; ``$GEOCUBE_TOKEN``
+carries an admin token, so ``gd.connect(catalog_url)`` works as for the other backends. A test that needs
+what only a local catalogue has (its SQL engine, job internals, processes sharing a database file…) is
+marked ``local_only("why")`` and does not run for ``remote`` (it is deselected, and counted in the summary).
 
 ``spawn_pool`` is one pool of two spawned processes shared by the concurrency tests, so that the
 interpreter start-up and imports are paid once.
@@ -25,6 +31,8 @@ import sqlalchemy as sa
 import geocube_dask as gd
 from geocube_dask.catalog.db.schema import metadata
 from geocube_dask.entities import Instance, Record, Variable
+
+from .helpers import REMOTE_DATABASES
 
 POSTGIS_URL = os.environ.get("GEOCUBE_TEST_POSTGIS_URL")
 REQUIRE_POSTGIS = os.environ.get("GEOCUBE_REQUIRE_POSTGIS") == "1"
@@ -53,15 +61,58 @@ def postgis_emptier(postgis_worker_url: str) -> Iterator[Callable[[], None]]:
     engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgis"])
+@pytest.fixture(scope="session")
+def remote_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The API in a child process over a SQLite file, for this test process's session."""
+    from servers import api_server
+
+    path = tmp_path_factory.mktemp("remote") / "catalog.db"
+    with api_server(f"sqlite:///{path}") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def remote_emptier(remote_server: Any) -> Iterator[Callable[[], None]]:
+    """Empties every catalogue table of the remote server's database but its tokens."""
+    engine = sa.create_engine(remote_server.db_url)
+
+    def empty() -> None:
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                if table.name != "api_tokens":
+                    conn.execute(table.delete())
+
+    yield empty
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgis", "remote"])
 def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """URL of an empty, migrated catalogue, once per backend."""
+    """URL of an empty, migrated catalogue, once per backend (``remote``: an API server's URL)."""
+    if request.param == "remote":
+        server = request.getfixturevalue("remote_server")
+        request.getfixturevalue("remote_emptier")()
+        request.getfixturevalue("monkeypatch").setenv("GEOCUBE_TOKEN", server.tokens["admin"])
+        REMOTE_DATABASES[server.url] = server.db_url
+        return server.url
     if request.param == "sqlite":
         path = tmp_path / "catalog.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     request.getfixturevalue("postgis_emptier")()
     return request.getfixturevalue("postgis_worker_url")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the ``remote`` runs of the tests marked ``local_only`` (deselected: they cannot apply)."""
+    keep, drop = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        remote = callspec is not None and callspec.params.get("catalog_url") == "remote"
+        (drop if remote and item.get_closest_marker("local_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")

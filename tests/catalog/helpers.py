@@ -11,10 +11,35 @@ from geocube_dask.catalog.db.schema import metadata
 from geocube_dask.catalog.ingest.requests import PreparedDataset
 from geocube_dask.entities import DFormat
 
+# the database behind a remote catalogue's server, by API URL (set by the ``remote`` catalog_url fixture)
+REMOTE_DATABASES: dict[str, str] = {}
+
+
+def engine_of(gc: Any) -> sa.Engine:
+    """The SQLAlchemy engine of a catalogue's database (for a remote catalogue, the server's database)."""
+    url = REMOTE_DATABASES.get(getattr(gc, "url", ""))
+    return gc._engine if url is None else _engine(url)
+
+
+_engines: dict[str, sa.Engine] = {}
+
+
+def _engine(url: str) -> sa.Engine:
+    if url not in _engines:
+        _engines[url] = sa.create_engine(url)
+    return _engines[url]
+
+
+def sql(gc: Any, write: bool = True) -> Any:
+    """A transaction on the catalogue's database, for tests that look (or write) under the API."""
+    if getattr(gc, "url", "") in REMOTE_DATABASES:
+        return engine_of(gc).begin()
+    return gc._tx(write=write)
+
 
 def table_counts(gc: Any) -> dict[str, int]:
     """Rows per catalogue table: compare before/after a failing call to prove nothing changed."""
-    with gc._engine.connect() as conn:
+    with engine_of(gc).connect() as conn:
         return {
             t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in metadata.sorted_tables

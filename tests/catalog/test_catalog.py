@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 
+import pytest
+
 import geocube_dask as gd
 from geocube_dask.catalog.catalog import Catalog
 
@@ -29,6 +31,7 @@ def test_every_public_method_is_there_documented_and_typed() -> None:
         assert "return" in inspect.get_annotations(method), name
 
 
+@pytest.mark.local_only("checks the local Geocube class and its SQLAlchemy URL")
 def test_connect_returns_a_geocube(catalog_url: str) -> None:
     gc = gd.connect(catalog_url)
     assert isinstance(gc, gd.Geocube) and isinstance(gc, Catalog)

@@ -138,6 +138,7 @@ def test_many_records_in_one_query(gc, instance, make_record) -> None:
     assert len(gc.list_datasets(records=[rec.id, *fake])) == 1
 
 
+@pytest.mark.local_only("listens to the catalogue's SQL engine (its statements, its savepoints)")
 def test_find_datasets_uses_the_indexes(gc, instance) -> None:
     """On a few thousand datasets, the cube query goes through the spatial index."""
     base = datetime(2024, 1, 1, tzinfo=UTC)

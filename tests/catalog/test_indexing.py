@@ -106,6 +106,7 @@ def test_overlapping_bands_of_the_same_file(gc, refl, record, tiles, make_record
         gc.index_dataset(tiles[0], make_record(), refl)
 
 
+@pytest.mark.local_only("spawned writer processes opening the catalogue's database themselves")
 def test_two_processes_index_the_same_files(gc, catalog_url, refl, tmp_path: Path, spawn_pool) -> None:
     paths = [write_tile(tmp_path / f"c{i}.tif", i) for i in range(6)]
     pool, manager = spawn_pool

@@ -155,6 +155,7 @@ def test_validation_changes_nothing(gc, record, instance) -> None:
     assert table_counts(gc) == before
 
 
+@pytest.mark.local_only("spawned writer processes opening the catalogue's database themselves")
 def test_two_processes_add_the_same_files(gc, catalog_url, record, instance, spawn_pool) -> None:
     """Concurrent indexing of the same files ends with exactly one dataset per file."""
     uris = [f"/shared/{i}.tif" for i in range(40)]

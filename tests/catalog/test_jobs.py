@@ -14,7 +14,9 @@ import geocube_dask as gd
 from geocube_dask.entities import ConsolidationParams, DatasetStatus, DFormat, JobState, Task, TaskState
 from geocube_dask.errors import JobConflict
 
-from .helpers import prepared, table_counts
+from .helpers import prepared, sql, table_counts
+
+JOB_INTERNALS = "job internals (insert_job, update_job, tasks, locks): the API exposes job control only"
 
 
 @pytest.fixture
@@ -25,6 +27,7 @@ def datasets(gc, instance, make_record):
     ])
 
 
+@pytest.mark.local_only(JOB_INTERNALS)
 def test_insert_load_find(gc) -> None:
     job = gc.insert_job("q1", "consolidation", "async", {"layout": "L"})
     assert (job.state, job.waiting, job.version, job.payload) == (JobState.NEW, False, 1, {"layout": "L"})
@@ -45,6 +48,7 @@ def test_insert_load_find(gc) -> None:
     assert [e.message for e in gc.job_logs(job)] == ["created consolidation job 'q1' (async)"]
 
 
+@pytest.mark.local_only(JOB_INTERNALS)
 def test_updates_are_refused_on_a_stale_version(gc) -> None:
     job = gc.insert_job("q1", "consolidation", "async", {})
     moved = gc.update_job(job, state="CREATED", payload={"cells": 3}, log="planned 3 cells")
@@ -57,6 +61,7 @@ def test_updates_are_refused_on_a_stale_version(gc) -> None:
     assert [e.message for e in gc.job_logs(job)][-1] == "planned 3 cells"
 
 
+@pytest.mark.local_only(JOB_INTERNALS)
 def test_tasks(gc) -> None:
     job = gc.insert_job("q1", "consolidation", "async", {})
     plans = [Task(job.id, f"cell-{i}", "file", TaskState.NEW, {"uri": f"/out/{i}.tif"}) for i in range(3)]
@@ -77,6 +82,7 @@ def test_tasks(gc) -> None:
     assert len(gc.job_tasks(job)) == 3
 
 
+@pytest.mark.local_only(JOB_INTERNALS)
 def test_a_dataset_is_locked_by_one_job(gc, datasets) -> None:
     ids = [d.id for d in datasets]
     first = gc.insert_job("first", "consolidation", "async", {}, lock=ids[:2])
@@ -124,10 +130,11 @@ def test_consolidation_params(gc, variable) -> None:
     with pytest.raises(gd.NotFound):
         gc.get_consolidation_params("nope")
     gc.delete_variable(variable)
-    with gc._tx(write=False) as conn:
+    with sql(gc, write=False) as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM consolidation_params")).scalar_one() == 0
 
 
+@pytest.mark.local_only(JOB_INTERNALS)
 def test_job_dataset_steps(gc, instance, make_record, datasets) -> None:
     """Index new files INACTIVE and locked, swap statuses, delete the old ones: each with the job's change."""
     gc.create_layout("L", crs="EPSG:4326", resolution=0.01, cell_size=256)

@@ -13,7 +13,7 @@ from geocube_dask.catalog.ingest.requests import NewRecord
 from geocube_dask.catalog.insertion import insert_datasets
 from geocube_dask.entities import DatasetStatus
 
-from .helpers import prepared, table_counts
+from .helpers import prepared, sql, table_counts
 
 NASTY = ["'; DROP TABLE records; --", "100% _sure_", 'quote " and \' and \\', "tab\tnew\nline", "ünï©ødé ✓", ""]
 
@@ -56,7 +56,7 @@ def test_an_existing_record_keeps_its_aoi_and_leaves_no_orphan(gc) -> None:
     assert gc.get_record_aoi(again[1]).equals(box(2, 2, 3, 3))
     after = table_counts(gc)
     assert after["aois"] == before["aois"] + 1 and after["records"] == before["records"] + 1
-    with gc._tx(write=False) as conn:  # every AOI is some record's
+    with sql(gc, write=False) as conn:  # every AOI is some record's
         orphans = conn.exec_driver_sql(
             "SELECT count(*) FROM aois WHERE id NOT IN (SELECT aoi_id FROM records WHERE aoi_id IS NOT NULL)"
         ).scalar_one()
@@ -214,6 +214,7 @@ def test_delete_records(gc, instance) -> None:
         gc.delete_records(used.id)
 
 
+@pytest.mark.local_only("listens to the catalogue's SQL engine (its statements, its savepoints)")
 @pytest.mark.parametrize("no_fail", [True, False])
 def test_delete_records_when_a_dataset_is_indexed_meanwhile(gc, catalog_url, instance, no_fail) -> None:
     """A dataset indexed for a record between delete_records' check and its DELETE: with no_fail the record is

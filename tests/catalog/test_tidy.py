@@ -15,7 +15,7 @@ from geocube_dask.catalog.db.bulk import write_containers
 from geocube_dask.catalog.db.schema import RTREES, metadata
 from geocube_dask.catalog.tidy import PARTS, USES
 
-from .helpers import prepared
+from .helpers import prepared, sql
 
 CELLS = [("c1", "EPSG:32631", box(300000, 4790200, 409800, 4900000))]
 
@@ -47,7 +47,7 @@ def cat(gc, instance) -> Catalogue:
     alone = gc.create_record("alone", "2024-01-03", aoi=box(5, 5, 6, 6))
     orphan = gc.create_aoi(box(8, 8, 9, 9))
     gc.add_datasets([(used, instance, prepared("/data/used.tif"))])
-    with gc._tx() as conn:
+    with sql(gc) as conn:
         write_containers(conn, ["/cubes/empty-managed.tif"], True)
         write_containers(conn, ["/data/empty-unmanaged.tif"], False)
     lonely = gc.create_variable("lonely", ("uint8", 0, 0, 100), [""])
@@ -68,7 +68,7 @@ def snapshot(gc) -> dict[str, list[tuple[Any, ...]]]:
     tables = [t.name for t in metadata.sorted_tables]
     if gc.backend == "sqlite":
         tables += [t.name for t in RTREES.values()]
-    with gc._tx(write=False) as conn:
+    with sql(gc, write=False) as conn:
         return {t: sorted((tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {t}")), key=repr) for t in tables}
 
 
@@ -86,7 +86,7 @@ def test_default_tidy(gc, cat) -> None:
     assert {i.id for i in gc.list_instances()} == {cat.used_instance.id, cat.spare_instance.id,
                                                     cat.lonely_instance.id}
     assert len(gc.list_variables()) == 3 and len(gc.list_layouts()) == 1 and len(gc.list_grids()) == 2
-    with gc._tx(write=False) as conn:  # the deleted records' tags went with them
+    with sql(gc, write=False) as conn:  # the deleted records' tags went with them
         assert conn.execute(sa.text("SELECT count(*) FROM record_tags")).scalar_one() == 0
     assert gc.tidy() == gd.TidyReport(dry_run=False)  # nothing left to tidy
 
@@ -121,6 +121,7 @@ def test_dry_run_changes_nothing_and_reports_what_a_real_run_does(gc, cat) -> No
     assert snapshot(gc) != before
 
 
+@pytest.mark.local_only("listens to the catalogue's SQL engine (its statements, its savepoints)")
 def test_a_record_given_a_dataset_meanwhile_is_kept(gc, catalog_url, cat) -> None:
     """A dataset indexed for a record between tidy's search and its DELETE: the record stays, unreported.
 

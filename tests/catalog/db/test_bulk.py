@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import sqlalchemy as sa
 from shapely.geometry import Polygon, box
 
@@ -13,6 +14,8 @@ from geocube_dask.catalog.geometry import footprints_4326
 from geocube_dask.entities import DFormat
 
 from ..helpers import prepared
+
+pytestmark = pytest.mark.local_only("the SQL layer under the catalogue: a remote client has none")
 
 
 def test_containers_and_claims(gc, record, instance) -> None:

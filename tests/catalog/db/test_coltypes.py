@@ -21,6 +21,8 @@ from geocube_dask.catalog.db.coltypes import (
     json_text,
 )
 
+pytestmark = pytest.mark.local_only("the SQL layer under the catalogue: a remote client has none")
+
 probe = sa.Table(
     "gc_probe",
     sa.MetaData(),

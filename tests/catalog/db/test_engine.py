@@ -8,6 +8,8 @@ import sqlalchemy as sa
 import geocube_dask as gd
 from geocube_dask.catalog.db.engine import begin, database_url
 
+pytestmark = pytest.mark.local_only("the SQL layer under the catalogue: a remote client has none")
+
 
 def test_url_forms(tmp_path) -> None:
     assert database_url(str(tmp_path / "a.db")).render_as_string() == f"sqlite+pysqlite:///{tmp_path / 'a.db'}"

@@ -14,6 +14,8 @@ from geocube_dask.catalog.db.schema import metadata
 
 from ..workers import open_catalogue
 
+pytestmark = pytest.mark.local_only("the SQL layer under the catalogue: a remote client has none")
+
 
 def test_connect_migrates_a_fresh_database_once(fresh_url: str) -> None:
     gc = gd.connect(fresh_url)

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from geocube_dask.catalog.db.schema import palettes, variables
 from geocube_dask.catalog.db.sqlutil import chunks, in_values, integrity_kind
 
+pytestmark = pytest.mark.local_only("the SQL layer under the catalogue: a remote client has none")
+
 
 def test_chunks() -> None:
     assert [list(c) for c in chunks(list(range(5)), 2)] == [[0, 1], [2, 3], [4]]
