@@ -133,9 +133,8 @@ def tile_plan(
 
     Only the catalogue is asked: a tile that no dataset touches has a plan without images.
     """
-    t = grid.transform
     return gc.get_cube_plan(
-        instance, records=records, tags=tags, time=time, crs=grid.crs, transform=t,
+        instance, records=records, tags=tags, time=time, crs=grid.crs, transform=grid.transform,
         shape=(grid.height, grid.width), group_by=one_image, chunks=TILE_SIZE,
     )
 

@@ -98,6 +98,15 @@ def test_one_band_goes_through_the_palette_and_nodata_is_transparent(api):
     assert ((got[..., 3] > 0) & (got[..., 3] < 255)).any()  # the palette's alpha is drawn
 
 
+def test_one_band_without_palette_is_grey(api):
+    gc, inst, _, client = api
+    got = decode(tile(client, inst, bands="B8", min=100, max=5000).content)
+    values = cube_values(gc, inst, Z, X, Y, ["B8"])
+    want = rgb_colours(values[[0, 0, 0]], 0, 100.0, 5000.0)
+    assert (want[..., 3] == 0).any() and (want[..., 3] == 255).any()
+    assert np.array_equal(got, want)
+
+
 def test_records_time_and_tag_filters(api):
     gc, inst, _, client = api
     records = {r.name: r.id for r in gc.list_records()}
