@@ -31,7 +31,7 @@ NDVI_RANGE = (-7321.0, 9133.0)
 
 
 @pytest.fixture
-def api(gc, scenes):
+def tiled(gc, scenes):
     """The scenes indexed (instance 'master' of 'reflectance', 'ndvi' of a one-band variable with a palette),
     a read token and a test client of the app."""
     var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS)
@@ -62,8 +62,8 @@ def tile(client, inst, z=Z, x=X, y=Y, **params):
     return client.get(f"/tiles/{inst.id}/{z}/{x}/{y}.png", params=params)
 
 
-def test_rgb_tile_is_the_painted_cube(api):
-    gc, inst, _, client = api
+def test_rgb_tile_is_the_painted_cube(tiled):
+    gc, inst, _, client = tiled
     response = tile(client, inst, min=0, max=3000)
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     got = decode(response.content)
@@ -72,22 +72,22 @@ def test_rgb_tile_is_the_painted_cube(api):
     assert np.array_equal(got, want)
 
 
-def test_rgb_tile_defaults_to_the_first_three_bands_and_the_variables_range(api):
-    gc, inst, _, client = api
+def test_rgb_tile_defaults_to_the_first_three_bands_and_the_variables_range(tiled):
+    gc, inst, _, client = tiled
     got = decode(tile(client, inst).content)
     want = rgb_colours(cube_values(gc, inst, Z, X, Y, ["B2", "B3", "B4"]), 0, 0.0, 10000.0)
     assert np.array_equal(got, want)
 
 
-def test_other_bands_in_another_order(api):
-    gc, inst, _, client = api
+def test_other_bands_in_another_order(tiled):
+    gc, inst, _, client = tiled
     got = decode(tile(client, inst, bands="B8,B4,B3", min=200, max=4000).content)
     want = rgb_colours(cube_values(gc, inst, Z, X, Y, ["B8", "B4", "B3"]), 0, 200.0, 4000.0)
     assert np.array_equal(got, want)
 
 
-def test_one_band_goes_through_the_palette_and_nodata_is_transparent(api):
-    gc, _, ninst, client = api
+def test_one_band_goes_through_the_palette_and_nodata_is_transparent(tiled):
+    gc, _, ninst, client = tiled
     z, x, y = 14, *lonlat_tile(*CENTRE, 14)
     got = decode(tile(client, ninst, z, x, y, min=NDVI_RANGE[0], max=NDVI_RANGE[1]).content)
     values = cube_values(gc, ninst, z, x, y, ["ndvi"], -10001)
@@ -98,8 +98,8 @@ def test_one_band_goes_through_the_palette_and_nodata_is_transparent(api):
     assert ((got[..., 3] > 0) & (got[..., 3] < 255)).any()  # the palette's alpha is drawn
 
 
-def test_one_band_without_palette_is_grey(api):
-    gc, inst, _, client = api
+def test_one_band_without_palette_is_grey(tiled):
+    gc, inst, _, client = tiled
     got = decode(tile(client, inst, bands="B8", min=100, max=5000).content)
     values = cube_values(gc, inst, Z, X, Y, ["B8"])
     want = rgb_colours(values[[0, 0, 0]], 0, 100.0, 5000.0)
@@ -107,8 +107,8 @@ def test_one_band_without_palette_is_grey(api):
     assert np.array_equal(got, want)
 
 
-def test_records_time_and_tag_filters(api):
-    gc, inst, _, client = api
+def test_records_time_and_tag_filters(tiled):
+    gc, inst, _, client = tiled
     records = {r.name: r.id for r in gc.list_records()}
     cases = [
         ({"records": records["utm31b"]}, {"records": [records["utm31b"]]}),
@@ -124,8 +124,8 @@ def test_records_time_and_tag_filters(api):
         assert not np.array_equal(got, full), params  # the filter changed the tile
 
 
-def test_tile_outside_the_data_is_transparent_without_reading(api, monkeypatch):
-    gc, inst, _, client = api
+def test_tile_outside_the_data_is_transparent_without_reading(tiled, monkeypatch):
+    gc, inst, _, client = tiled
 
     def no_reading(*args, **kwargs):
         raise AssertionError("a tile that no dataset touches must not read")
@@ -141,8 +141,8 @@ def test_tile_outside_the_data_is_transparent_without_reading(api, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["25/0/0", "3/8/0", "3/0/8", "3/-1/0", "-1/0/0", "3/a/0", "3/0/0.5"])
-def test_tiles_that_do_not_exist_are_json_4xx(api, path):
-    _, inst, _, client = api
+def test_tiles_that_do_not_exist_are_json_4xx(tiled, path):
+    _, inst, _, client = tiled
     response = client.get(f"/tiles/{inst.id}/{path}.png")
     assert 400 <= response.status_code < 500
     body = response.json()
@@ -151,22 +151,22 @@ def test_tiles_that_do_not_exist_are_json_4xx(api, path):
 
 @pytest.mark.parametrize("params", [{"bands": "B2,B3"}, {"bands": "B9"}, {"min": 5, "max": 1}, {"max": "nan"},
                                     {"tag": "=x"}, {"start": "yesterday"}, {"records": ","}])
-def test_bad_tile_parameters_are_json_4xx(api, params):
-    _, inst, _, client = api
+def test_bad_tile_parameters_are_json_4xx(tiled, params):
+    _, inst, _, client = tiled
     response = tile(client, inst, **params)
     assert 400 <= response.status_code < 500, response.content[:200]
     assert response.json()["error"] == "InvalidArgument"
 
 
-def test_unknown_instance_and_missing_token(api):
-    _, inst, _, client = api
+def test_unknown_instance_and_missing_token(tiled):
+    _, inst, _, client = tiled
     assert client.get(f"/tiles/{'0' * 8}-0000-0000-0000-{'0' * 12}/1/0/0.png").json()["error"] == "NotFound"
     response = client.get(f"/tiles/{inst.id}/1/0/0.png", headers={"Authorization": ""})
     assert response.status_code == 401 and response.json()["error"] == "AuthenticationError"
 
 
-def test_etag_answers_304_and_changes_with_the_datasets_and_the_query(api, scenes):
-    gc, inst, _, client = api
+def test_etag_answers_304_and_changes_with_the_datasets_and_the_query(tiled, scenes):
+    gc, inst, _, client = tiled
     first = tile(client, inst)
     etag = first.headers["ETag"]
     assert first.headers["Cache-Control"]
@@ -183,3 +183,25 @@ def test_etag_answers_304_and_changes_with_the_datasets_and_the_query(api, scene
     changed = client.get(f"/tiles/{inst.id}/{Z}/{X}/{Y}.png", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["ETag"] != etag
     assert not np.array_equal(decode(changed.content), decode(first.content))
+
+
+def test_tile_from_a_real_server_is_the_painted_cube(api, scenes):
+    """Through uvicorn in a child process (the bounded pool, real sockets), on both backends."""
+    import httpx
+
+    import geocube_dask as gd
+
+    with gd.connect(api.db_url) as gc:
+        var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS)
+        inst = gc.instantiate(var, "master")
+        for name, (when, _) in DATES.items():
+            gc.index_dataset(scenes[name].path, record=NewRecord(name, when), instance=inst)
+        want = rgb_colours(cube_values(gc, inst, Z, X, Y, ["B4", "B3", "B2"]), 0, 0.0, 2500.0)
+    headers = {"Authorization": f"Bearer {api.tokens['read']}"}
+    url = f"{api.url}/tiles/{inst.id}/{Z}/{X}/{Y}.png"
+    response = httpx.get(url, params={"bands": "B4,B3,B2", "max": 2500}, headers=headers, timeout=60)
+    assert response.status_code == 200, response.text
+    assert np.array_equal(decode(response.content), want)
+    again = httpx.get(url, params={"bands": "B4,B3,B2", "max": 2500}, timeout=60,
+                      headers={**headers, "If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304
