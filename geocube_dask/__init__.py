@@ -18,6 +18,7 @@ from .entities import (
 )
 from .errors import (
     AlreadyExists,
+    AuthenticationError,
     CatalogConnectionError,
     ClusterConnectionError,
     ConsolidationWriteError,
@@ -31,6 +32,9 @@ from .errors import (
     JobConflict,
     MissingDependency,
     NotFound,
+    PermissionDenied,
+    RemoteError,
+    RequestTooLarge,
     SchemaVersionError,
     SourceReadError,
     UnreadableFile,
@@ -43,7 +47,8 @@ from .graph.plan import CubePlan
 from .jobs import Job
 
 __all__ = [
-    "AlreadyExists", "Aoi", "CatalogConnectionError", "ClusterConnectionError",
+    "AlreadyExists", "Aoi", "AuthenticationError", "PermissionDenied", "RemoteError", "RequestTooLarge",
+    "CatalogConnectionError", "ClusterConnectionError",
     "ConsolidationWriteError", "Container", "CubePlan", "DFormat",
     "Dataset", "DatasetStatus", "DependencyError", "Geocube", "GeocubeError", "Grid", "IncompatibleDataset",
     "Instance", "InvalidArgument", "InvalidDFormat", "InvalidGeometry", "InvalidName", "Job", "JobConflict",
