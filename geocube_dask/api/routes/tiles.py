@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel
 
 from ...errors import InvalidArgument
 from .. import tiles
@@ -22,9 +23,26 @@ from ..deps import get_geocube, require, run_bounded
 router = APIRouter(tags=["tiles"])
 
 CACHE_CONTROL = "private, no-cache"
+
+
+class ErrorBody(BaseModel):
+    """How the API answers an error: the GeocubeError class and its message."""
+
+    error: str
+    detail: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer (body ``{"error", "detail"}``)."""
+    why = {400: "bad parameters", 401: "no valid token", 403: "a token of too low a scope",
+           404: "an unknown instance or record", 422: "malformed parameters, or a source that cannot be read"}
+    return {s: {"model": ErrorBody, "description": why[s]} for s in statuses}
+
+
 PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "a 256×256 RGBA PNG"},
     304: {"description": "the tile has not changed since the ETag given in If-None-Match"},
+    **error_responses(400, 401, 403, 404, 422),
 }
 
 
@@ -75,9 +93,9 @@ def etag_matches(header: str | None, etag: str) -> bool:
 async def get_tile(
     request: Request,
     instance_id: str,
-    z: int,
-    x: int,
-    y: int,
+    z: Annotated[int, Path(ge=tiles.TMS.minzoom, le=tiles.TMS.maxzoom, description="zoom level")],
+    x: Annotated[int, Path(ge=0, description="column, from the west: 0 to 2^z - 1")],
+    y: Annotated[int, Path(ge=0, description="row, from the north: 0 to 2^z - 1")],
     records: Annotated[str | None, Query(description="comma-separated record ids (default: all)")] = None,
     tag: Annotated[list[str], Query(description="tag filter: KEY=VALUE (VALUE may use * and ?) or KEY (has "
                                     "the key); repeat for several")] = [],  # noqa: B006 (FastAPI copies it)
