@@ -54,7 +54,16 @@ def _check_walkthrough(cells: dict[str, dict]) -> None:
     assert sum(EXPECT_TRUE in c.metadata.get("tags", ()) for c in cells.values()) >= 2
 
 
-CHECKS = {"walkthrough": _check_walkthrough}
+def _check_remote(cells: dict[str, dict]) -> None:
+    """The remote notebook fetches a plan from geocube serve, computes the cube here, and shows a tile."""
+    assert "sources" in _stdout(cells["plan"]) and "uri:" in _stdout(cells["plan"])
+    assert "AuthenticationError" in _stdout(cells["remote"])
+    assert "asked again: 304" in _stdout(cells["tile"])
+    assert any(o.get("data", {}).get("image/png") for o in cells["tile"].get("outputs", ()))
+    assert sum(EXPECT_TRUE in c.metadata.get("tags", ()) for c in cells.values()) >= 2
+
+
+CHECKS = {"walkthrough": _check_walkthrough, "remote": _check_remote}
 
 
 def test_notebooks_exist() -> None:

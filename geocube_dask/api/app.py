@@ -25,6 +25,8 @@ from . import errors
 ROUTE_MODULES: tuple[str, ...] = (
     "meta", "variables", "palettes", "instances", "records", "aois", "datasets", "layouts", "jobs", "admin",
     "cubes",
+    "tiles",
+    "viewer",
 )
 
 DB_ENV = "GEOCUBE_API_DB"  # the catalogue of `create_app_from_env` (set by `geocube serve --workers N`)

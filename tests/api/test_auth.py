@@ -14,7 +14,9 @@ from geocube_dask.api import create_app
 from geocube_dask.api.deps import route_table
 from geocube_dask.entities import SCOPES
 
-PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# the docs, and the viewer's page and files (no data: the page asks for a token and sends it with its requests)
+PUBLIC = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+          "/viewer", "/viewer/", "/viewer/static/{name:path}"}
 
 
 def _routes() -> list[tuple[str, str, str | None]]:
