@@ -371,7 +371,8 @@ class Grid:
 
 
 class JobState(StrEnum):
-    """The states of GEOCUBE.md "Job states" (consolidation and deletion jobs share the names)."""
+    """The states of GEOCUBE.md "Job states" (consolidation and deletion jobs share the names), and the two
+    of export jobs (EXPORTINPROGRESS, EXPORTFAILED), which GEOCUBE.md does not have."""
 
     NEW = "NEW"
     CREATED = "CREATED"
@@ -386,6 +387,8 @@ class JobState(StrEnum):
     ROLLBACKFAILED = "ROLLBACKFAILED"
     DELETIONINPROGRESS = "DELETIONINPROGRESS"
     DELETIONEFFECTIVE = "DELETIONEFFECTIVE"
+    EXPORTINPROGRESS = "EXPORTINPROGRESS"
+    EXPORTFAILED = "EXPORTFAILED"
     DONEBUTUNTIDY = "DONEBUTUNTIDY"
     DONE = "DONE"
     FAILED = "FAILED"
@@ -394,6 +397,7 @@ class JobState(StrEnum):
 class JobType(StrEnum):
     CONSOLIDATION = "consolidation"
     DELETION = "deletion"
+    EXPORT = "export"  # a cube written to a file (see geocube_dask.exporting)
 
 
 class ExecutionLevel(StrEnum):

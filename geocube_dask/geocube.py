@@ -332,6 +332,26 @@ class Geocube(Catalog):
                                execution_level=execution_level)
         return Job(self, info)
 
+    def export_job(
+        self,
+        plan: CubePlan,
+        out: str | os.PathLike[str],
+        *,
+        zarr_format: int = 2,
+        overwrite: bool = False,
+        name: str | None = None,
+        execution_level: str = "async",
+    ) -> Job:
+        """Create a job writing the cube of ``plan`` (:meth:`get_cube_plan`) to ``out``, a ``.zarr`` store or
+        a ``.tif`` GeoTIFF, as ``geocube cube --out`` does. The job runs with ``job.run(client=…)`` or on a
+        cluster with :func:`geocube_dask.submit.submit_job`; ``out`` is a path as the process running it
+        sees it. See :mod:`geocube_dask.exporting` (failures, retry, cancel)."""
+        from . import exporting
+
+        info = exporting.create(self, plan, out, zarr_format=zarr_format, overwrite=overwrite, name=name,
+                                execution_level=execution_level)
+        return Job(self, info)
+
     def get_job(self, job: str) -> Job:
         """The job with this name or id. Raises NotFound."""
         return Job(self, self.load_job(job))

@@ -5,6 +5,7 @@ States (GEOCUBE.md "Job states")::
     consolidation: NEW → CREATED → CONSOLIDATIONINPROGRESS → CONSOLIDATIONDONE → CONSOLIDATIONINDEXED
                    → CONSOLIDATIONEFFECTIVE → DONE
     deletion:      NEW → CREATED → DELETIONINPROGRESS → DELETIONEFFECTIVE → DONE
+    export:        NEW → EXPORTINPROGRESS → DONE (EXPORTFAILED: retry writes again; see .exporting)
 
 Steps (each ends with one transition, written only if nobody changed the job meanwhile):
 
@@ -72,12 +73,20 @@ FORWARD: dict[JobType, dict[JobState, tuple[JobState, str]]] = {
         S.CREATED: (S.DELETIONINPROGRESS, "delete"),
         S.DELETIONEFFECTIVE: (S.DONE, "finish"),
     },
+    JobType.EXPORT: {
+        S.NEW: (S.DONE, "export"),  # through EXPORTINPROGRESS while the file is written
+    },
 }
 
-_CRITICAL = {JobType.CONSOLIDATION: {S.CONSOLIDATIONEFFECTIVE, S.DONE}, JobType.DELETION: {S.DELETIONINPROGRESS}}
+_CRITICAL = {
+    JobType.CONSOLIDATION: {S.CONSOLIDATIONEFFECTIVE, S.DONE},
+    JobType.DELETION: {S.DELETIONINPROGRESS},
+    JobType.EXPORT: set(),  # writing a new file changes nothing a reader sees
+}
 _MAJOR = {
     JobType.CONSOLIDATION: _CRITICAL[JobType.CONSOLIDATION] | {S.CONSOLIDATIONINPROGRESS, S.CONSOLIDATIONINDEXED},
     JobType.DELETION: _CRITICAL[JobType.DELETION] | {S.CREATED},
+    JobType.EXPORT: set(),
 }
 PAUSE_BEFORE: dict[ExecutionLevel, dict[JobType, frozenset[JobState]]] = {
     ExecutionLevel.ASYNC: {t: frozenset() for t in JobType},
@@ -93,12 +102,22 @@ CANCELLABLE = {
         S.CONSOLIDATIONDONE, S.CONSOLIDATIONINDEXED, S.CONSOLIDATIONCANCELLING, S.ABORTED, S.ROLLBACKFAILED,
     }),
     JobType.DELETION: frozenset({S.NEW, S.CREATED, S.CONSOLIDATIONCANCELLING, S.ABORTED, S.ROLLBACKFAILED}),
+    JobType.EXPORT: frozenset({
+        S.NEW, S.EXPORTINPROGRESS, S.EXPORTFAILED, S.CONSOLIDATIONCANCELLING, S.ABORTED, S.ROLLBACKFAILED,
+    }),
 }
 # States in which a driver process is working on the job (another process must not take over).
-RUNNING = frozenset({S.CONSOLIDATIONINPROGRESS, S.DELETIONINPROGRESS})
+RUNNING = frozenset({S.CONSOLIDATIONINPROGRESS, S.DELETIONINPROGRESS, S.EXPORTINPROGRESS})
 
 _running_here: set[str] = set()  # ids of the jobs this process is driving right now
 _running_lock = threading.Lock()
+
+
+def steps_of(kind: JobType) -> Any:
+    """The module holding the steps of a job type (each step ends with one transition of the job)."""
+    from . import consolidation, deletion, exporting
+
+    return {JobType.CONSOLIDATION: consolidation, JobType.DELETION: deletion, JobType.EXPORT: exporting}[kind]
 
 
 def this_process() -> str:
@@ -236,11 +255,12 @@ class Job:
         """Start a failed or interrupted job again.
 
         INITIALISATIONFAILED: plan again; CONSOLIDATIONFAILED: re-run only the failed tasks;
-        DONEBUTUNTIDY: delete the files left; ROLLBACKFAILED, or a cancel whose driver is gone: roll back
-        again; a job left in progress by a process that is gone (``force=True``: whatever its driver):
-        go on with the tasks not done. Other unfinished states: as :meth:`run`.
+        EXPORTFAILED: write the export again; DONEBUTUNTIDY: delete the files left; ROLLBACKFAILED, or a
+        cancel whose driver is gone: roll back again; a job left in progress by a process that is gone
+        (``force=True``: whatever its driver): go on with the tasks not done. Other unfinished states: as
+        :meth:`run`.
         """
-        from . import consolidation, deletion
+        from . import consolidation, deletion, exporting
 
         info = self.info
         if info.state in FINAL:
@@ -249,7 +269,7 @@ class Job:
             raise JobConflict(f"job {info.name!r} is waiting before its next step: use next() (or cancel())")
         self._check_not_driven(info, force)
         with driving(info.id):
-            steps = consolidation if info.type is JobType.CONSOLIDATION else deletion
+            steps = steps_of(info.type)
             if info.state in (S.CONSOLIDATIONCANCELLING, S.ABORTED, S.ROLLBACKFAILED):
                 info = steps.rollback(self._gc, info)
             elif info.state is S.INITIALISATIONFAILED:
@@ -262,6 +282,8 @@ class Job:
                 info = steps.tidy(self._gc, info)
             elif info.state is S.DELETIONINPROGRESS:
                 info = deletion.delete(self._gc, info, client=client, progress=progress)
+            elif info.state in (S.EXPORTFAILED, S.EXPORTINPROGRESS):
+                info = exporting.export(self._gc, info, client=client, progress=progress)
         self._info = info
         return self.run(client, progress)
 
@@ -272,8 +294,6 @@ class Job:
         only marked CONSOLIDATIONCANCELLING: that process stops and rolls back (``force=True`` rolls back
         here, for a driver known to be gone).
         """
-        from . import consolidation, deletion
-
         info = self.info
         if info.state not in CANCELLABLE[info.type]:
             if info.state in FINAL:
@@ -292,8 +312,7 @@ class Job:
         with driving(info.id):
             if info.state not in (S.CONSOLIDATIONCANCELLING, S.ABORTED, S.ROLLBACKFAILED):
                 info = self._gc.update_job(info, state=S.CONSOLIDATIONCANCELLING, waiting=False, log="cancel requested")
-            steps = consolidation if info.type is JobType.CONSOLIDATION else deletion
-            info = steps.rollback(self._gc, info)
+            info = steps_of(info.type).rollback(self._gc, info)
         self._info = info
         return self
 
@@ -307,10 +326,7 @@ class Job:
             )
 
     def _step(self, info: JobInfo, name: str, client: Any, progress: Progress | None) -> JobInfo:
-        from . import consolidation, deletion
-
-        module = consolidation if info.type is JobType.CONSOLIDATION else deletion
-        step = getattr(module, name)
-        if name in ("consolidate", "delete"):
+        step = getattr(steps_of(info.type), name)
+        if name in ("consolidate", "delete", "export"):
             return step(self._gc, info, client=client, progress=progress)
         return step(self._gc, info)

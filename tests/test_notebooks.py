@@ -63,7 +63,18 @@ def _check_remote(cells: dict[str, dict]) -> None:
     assert sum(EXPECT_TRUE in c.metadata.get("tags", ()) for c in cells.values()) >= 2
 
 
-CHECKS = {"walkthrough": _check_walkthrough, "remote": _check_remote}
+def _check_scaling(cells: dict[str, dict]) -> None:
+    """The scaling walk-through prints the dashboard link and the job's timing, shows distributed.progress to
+    100 % and the Kubernetes resources (the workers-over-time plot is checked by its expect-true cell's data)."""
+    assert "Dask dashboard: http" in _stdout(cells["cluster"])
+    assert "job scale-out: DONE after" in _stdout(cells["job"])
+    assert "100% Completed" in _stdout(cells["progress"])
+    assert "--preload geocube_dask.scaling" in _stdout(cells["kube-spec"])
+    assert "kind: DaskAutoscaler" in _stdout(cells["manifest"])
+    assert sum(EXPECT_TRUE in c.metadata.get("tags", ()) for c in cells.values()) >= 4
+
+
+CHECKS = {"walkthrough": _check_walkthrough, "remote": _check_remote, "scaling": _check_scaling}
 
 
 def test_notebooks_exist() -> None:

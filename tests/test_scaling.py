@@ -23,6 +23,7 @@ from geocube_dask.entities import JobState, TaskState
 from geocube_dask.errors import InvalidArgument, MissingDependency
 from geocube_dask.scaling import GeocubeAdaptive, kube_cluster, kube_cluster_spec, local_cluster, measure
 from geocube_dask.scaling.policy import Policy, WorkerLoad, retirement_order, starting_workers, workers_to_close
+from geocube_dask.scaling.trace import WorkersTrace
 
 # (case, policy overrides, backlog seconds, workers, starting, tasks, threads, expected target)
 # Defaults: ratio 10 s/worker, min_ratio 0, step 3, minimum 0, maximum 15.
@@ -349,33 +350,17 @@ def test_a_consolidation_job_on_an_adapting_cluster(gc, indexed, record_property
         adaptive = cluster.adapt(Adaptive=GeocubeAdaptive, minimum=0, maximum=3, interval="200ms", ratio=0.1,
                                  step=2)
         api = f"http://127.0.0.1:{cluster.scheduler.http_server.port}/api/v1/adaptive_target"
-        trace: list[tuple[float, int, int]] = []  # (seconds, workers connected, the preload's HTTP answer)
-        running = threading.Event()
-        running.set()
-
-        start = time.monotonic()
-
-        def sample() -> None:
-            trace.append((round(time.monotonic() - start, 2), len(cluster.scheduler.workers), _http(api)["workers"]))
-
-        def sampling() -> None:
-            while running.is_set():
-                sample()
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sampling)
-        sampler.start()
-        try:
+        # (seconds, workers connected, the preload's HTTP answer)
+        with WorkersTrace(cluster, target=lambda: _http(api)["workers"]) as recording:
             assert job.run(client=client).state is S.DONE, job.logs
             wait_until(lambda: not cluster.scheduler.workers and not cluster.workers, "the cluster to drain to zero")
-        finally:
-            running.clear()
-            sampler.join()
-        sample()  # drained
+        trace = [(s.seconds, s.connected, s.target) for s in recording.samples]
         record_property("workers_trace", json.dumps(trace))
         assert _http(api) == {"workers": 0} and client.sync(client.scheduler.adaptive_target) == 0
     workers = [n for _, n, _ in trace]
     assert workers[0] == 0 and 2 <= max(workers) <= 3 and workers[-1] == 0, trace
+    requested = [s.requested for s in recording.samples]  # what the adaptive deployment asked for
+    assert requested[0] == 0 and max(requested) == max(workers) and requested[-1] == 0, recording.samples
     # from 0, `step` workers at once (the backlog asks for more), then more up to the maximum (reached unless
     # the job is done first)
     ups = [entry["n"] for _, entry in adaptive.log if entry["status"] == "up"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Annotated, Any
@@ -18,37 +19,46 @@ from .common import InstanceRef, Json, Tags, Time, state
 from .export import check_target, cube_info, output_format, read_plan, write_geotiff, write_plan, write_zarr
 from .output import Output, fmt_bytes, fmt_num, fmt_resolution, series_rows, series_table
 
+# the options of a cube request (geocube cube, geocube submit export)
+InstanceOpt = Annotated[str | None, typer.Option(metavar="VARIABLE/INSTANCE", help=(
+    "VARIABLE/INSTANCE, or an instance id."))]
+CrsOpt = Annotated[str | None, typer.Option(metavar="CRS", help="Output CRS, e.g. EPSG:32631.")]
+ResolutionOpt = Annotated[str | None, typer.Option(metavar="RES", help="Pixel size in CRS units: 20, or XRES,YRES.")]
+BoundsOpt = Annotated[str | None, typer.Option(metavar="XMIN,YMIN,XMAX,YMAX", help=(
+    "Extent in the output CRS (snapped outwards to the resolution)."))]
+AoiExtentOpt = Annotated[str | None, typer.Option(metavar="BBOX|WKT", help=(
+    "Instead of --bounds: the extent of LON_MIN,LAT_MIN,LON_MAX,LAT_MAX or of a WKT geometry (EPSG:4326)."))]
+ResamplingOpt = Annotated[str | None, typer.Option(help="near, bilinear, cubic, average… (default: the variable's).")]
+GroupByOpt = Annotated[str | None, typer.Option(metavar="day", help=(
+    "'day': mosaic the records of one UTC day into one image."))]
+ChunksOpt = Annotated[int | None, typer.Option(metavar="PIXELS", help=(
+    "Spatial chunk size: memory per task is one image × all bands × PIXELS² (default: 1024, or the plan's)."))]
+FromPlanOpt = Annotated[Path | None, typer.Option(metavar="FILE", help=(
+    "Compute the cube of a plan file written by --plan (no catalogue needed)."))]
+ZarrFormatOpt = Annotated[int, typer.Option(metavar="2|3", help=(
+    "Zarr format of a .zarr output: 2 (widest support) or 3."))]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")]
+
 
 def cube(
     ctx: typer.Context,
-    instance: Annotated[str | None, typer.Option(metavar="VARIABLE/INSTANCE", help=(
-        "VARIABLE/INSTANCE, or an instance id."))] = None,
-    crs: Annotated[str | None, typer.Option(metavar="CRS", help="Output CRS, e.g. EPSG:32631.")] = None,
-    resolution: Annotated[str | None, typer.Option(metavar="RES", help=(
-        "Pixel size in CRS units: 20, or XRES,YRES."))] = None,
-    bounds: Annotated[str | None, typer.Option(metavar="XMIN,YMIN,XMAX,YMAX", help=(
-        "Extent in the output CRS (snapped outwards to the resolution)."))] = None,
-    aoi: Annotated[str | None, typer.Option(metavar="BBOX|WKT", help=(
-        "Instead of --bounds: the extent of LON_MIN,LAT_MIN,LON_MAX,LAT_MAX or of a WKT geometry (EPSG:4326)."))]
-    = None,
+    instance: InstanceOpt = None,
+    crs: CrsOpt = None,
+    resolution: ResolutionOpt = None,
+    bounds: BoundsOpt = None,
+    aoi: AoiExtentOpt = None,
     tag: Tags = None,
     time: Time = None,
-    resampling: Annotated[str | None, typer.Option(help="near, bilinear, cubic, average… (default: the "
-                                                        "variable's).")] = None,
-    group_by: Annotated[str | None, typer.Option(metavar="day", help=(
-        "'day': mosaic the records of one UTC day into one image."))] = None,
-    chunks: Annotated[int | None, typer.Option(metavar="PIXELS", help=(
-        "Spatial chunk size: memory per task is one image × all bands × PIXELS² (default: 1024, or the "
-        "plan's)."))] = None,
+    resampling: ResamplingOpt = None,
+    group_by: GroupByOpt = None,
+    chunks: ChunksOpt = None,
     out_path: Annotated[Path | None, typer.Option("--out", metavar="FILE", help=(
         "Output: a .zarr store or a .tif GeoTIFF."))] = None,
     plan_path: Annotated[Path | None, typer.Option("--plan", metavar="FILE", help=(
         "Write the cube plan (metadata only: files, grid, mapping) as JSON."))] = None,
-    from_plan: Annotated[Path | None, typer.Option(metavar="FILE", help=(
-        "Compute the cube of a plan file written by --plan (no catalogue needed)."))] = None,
-    zarr_format: Annotated[int, typer.Option(metavar="2|3", help=(
-        "Zarr format of a .zarr output: 2 (widest support) or 3."))] = 2,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    from_plan: FromPlanOpt = None,
+    zarr_format: ZarrFormatOpt = 2,
+    overwrite: OverwriteOpt = False,
     as_json: Json = False,
 ) -> None:
     """Compute a cube (records × bands over an extent) into a zarr store or a GeoTIFF, streaming.
@@ -66,19 +76,8 @@ def cube(
     for target in (out_path, plan_path):
         if target is not None:
             check_target(target, overwrite)
-    if from_plan is not None:
-        given = [n for n, v in (("--instance", instance), ("--crs", crs), ("--resolution", resolution),
-                                ("--bounds", bounds), ("--aoi", aoi), ("--tag", tag), ("--time", time),
-                                ("--resampling", resampling), ("--group-by", group_by), ("--plan", plan_path))
-                 if v]
-        if given:
-            raise InvalidArgument(f"--from-plan takes the whole request from the plan: drop {', '.join(given)}")
-        plan = read_plan(from_plan)
-        if chunks is not None:
-            plan = plan.with_chunks(chunks)
-    else:
-        plan = _plan(state(ctx).gc, instance, crs, resolution, bounds, aoi, tag, time, resampling, group_by,
-                     1024 if chunks is None else chunks)
+    plan = request_plan(ctx, instance, crs, resolution, bounds, aoi, tag, time, resampling, group_by, chunks,
+                        from_plan, others=(("--plan", plan_path),))
     result: dict[str, Any] = {"plan": None, "out": None}
     if plan_path is not None:
         write_plan(plan, plan_path, overwrite=overwrite)
@@ -92,6 +91,25 @@ def cube(
     if out_path is not None:
         result["out"] = _write_cube(out, plan, out_path, kind, zarr_format, overwrite)
     out.emit(result)
+
+
+def request_plan(
+    ctx: typer.Context, instance: str | None, crs: str | None, resolution: str | None, bounds: str | None,
+    aoi: str | None, tag: list[str] | None, time: str | None, resampling: str | None, group_by: str | None,
+    chunks: int | None, from_plan: Path | None, others: Sequence[tuple[str, Any]] = (),
+) -> CubePlan:
+    """The plan of a cube request: read from ``from_plan`` (then no other request option, nor any of
+    ``others``, (option, value) pairs), else resolved in the catalogue."""
+    if from_plan is None:
+        return _plan(state(ctx).gc, instance, crs, resolution, bounds, aoi, tag, time, resampling, group_by,
+                     1024 if chunks is None else chunks)
+    given = [n for n, v in (("--instance", instance), ("--crs", crs), ("--resolution", resolution),
+                            ("--bounds", bounds), ("--aoi", aoi), ("--tag", tag), ("--time", time),
+                            ("--resampling", resampling), ("--group-by", group_by), *others) if v]
+    if given:
+        raise InvalidArgument(f"--from-plan takes the whole request from the plan: drop {', '.join(given)}")
+    plan = read_plan(from_plan)
+    return plan if chunks is None else plan.with_chunks(chunks)
 
 
 def _plan(

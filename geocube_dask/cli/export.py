@@ -16,7 +16,9 @@
   written window by window as they are computed (``rio.to_raster`` with a lock).
 
 Outputs are written under a temporary name beside the target and renamed when complete, so a failed or
-interrupted export never leaves a half-written file under the requested name.
+interrupted export never leaves a half-written file under the requested name. An export job (see
+:mod:`geocube_dask.exporting`) names its temporary after the job, so that its retry removes what a dead
+driver left.
 """
 
 from __future__ import annotations
@@ -80,13 +82,21 @@ def _replace(tmp: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def _temporary(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.part{target.suffix}")
+def temporary(target: Path, tag: str | None = None) -> Path:
+    """The hidden name beside ``target`` an output is written under until complete (``tag``: a fixed
+    one, else random)."""
+    return target.with_name(f".{target.name}.{tag or uuid.uuid4().hex[:8]}.part{target.suffix}")
 
 
-def _write_atomically(target: Path, overwrite: bool, write: Callable[[Path], None]) -> None:
+def remove(path: Path) -> None:
+    """Delete a file, a symlink or a directory tree (nothing if absent)."""
+    _remove(path)
+
+
+def _write_atomically(target: Path, overwrite: bool, write: Callable[[Path], None], tag: str | None = None) -> None:
     check_target(target, overwrite)
-    tmp = _temporary(target)
+    tmp = temporary(target, tag)
+    _remove(tmp)  # a fixed name: what an interrupted earlier attempt left
     try:
         write(tmp)
         _replace(tmp, target)
@@ -113,16 +123,17 @@ def zarr_dataset(cube: xr.DataArray, zarr_format: int = 2) -> xr.Dataset:
 
 
 def write_zarr(
-    cube: xr.DataArray, path: Path, *, zarr_format: int = 2, overwrite: bool = False, compute: Compute
+    cube: xr.DataArray, path: Path, *, zarr_format: int = 2, overwrite: bool = False, compute: Compute,
+    tag: str | None = None,
 ) -> None:
-    """Stream the cube into a zarr store (see the module docstring)."""
+    """Stream the cube into a zarr store (see the module docstring; ``tag`` names the temporary)."""
     ds = zarr_dataset(cube, zarr_format)
 
     def write(tmp: Path) -> None:
         delayed = ds.to_zarr(tmp, mode="w-", zarr_format=zarr_format, consolidated=zarr_format == 2, compute=False)
         compute(delayed)
 
-    _write_atomically(path, overwrite, write)
+    _write_atomically(path, overwrite, write, tag)
 
 
 def band_descriptions(cube: xr.DataArray) -> list[str]:
@@ -161,18 +172,22 @@ def geotiff_array(cube: xr.DataArray) -> tuple[xr.DataArray, int]:
     return out.rio.write_nodata(nodata, encoded=False), block
 
 
-def write_geotiff(cube: xr.DataArray, path: Path, *, overwrite: bool = False, compute: Compute) -> None:
-    """Stream the cube into a tiled GeoTIFF (see the module docstring)."""
+def write_geotiff(
+    cube: xr.DataArray, path: Path, *, overwrite: bool = False, compute: Compute, lock: Any = None,
+    tag: str | None = None,
+) -> None:
+    """Stream the cube into a tiled GeoTIFF (see the module docstring). ``lock`` serialises the window
+    writes: a ``threading.Lock`` by default, a ``distributed.Lock`` when worker processes write."""
     arr, block = geotiff_array(cube)
 
     def write(tmp: Path) -> None:
         delayed = arr.rio.to_raster(
             tmp, driver="GTiff", tiled=True, blockxsize=block, blockysize=block, compress="deflate",
-            interleave="band", BIGTIFF="IF_SAFER", lock=threading.Lock(), compute=False,
+            interleave="band", BIGTIFF="IF_SAFER", lock=threading.Lock() if lock is None else lock, compute=False,
         )
         compute(delayed)
 
-    _write_atomically(path, overwrite, write)
+    _write_atomically(path, overwrite, write, tag)
 
 
 def write_plan(plan: CubePlan, path: Path, *, overwrite: bool = False) -> None:

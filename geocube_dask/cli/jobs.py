@@ -20,7 +20,8 @@ from . import parse
 from .common import Json, Tags, Time, state
 from .output import Output, fmt_time, table
 
-job_app = typer.Typer(no_args_is_help=True, help="Jobs: consolidations and deletions, their states, tasks and logs.")
+job_app = typer.Typer(no_args_is_help=True, help=(
+    "Jobs: consolidations, deletions and exports, their states, tasks and logs."))
 
 ShowProgress = Annotated[bool, typer.Option("--progress", help="Show a progress bar of the files (on stderr).")]
 Scheduler = Annotated[str | None, typer.Option(metavar="ADDRESS", help=(
@@ -52,7 +53,7 @@ def job_dict(job: Job, details: bool = False) -> dict[str, Any]:
         "tasks": dict(sorted(Counter(t.state.value for t in tasks).items())),
     }
     if details:
-        out["payload"] = {k: v for k, v in info.payload.items() if k not in ("settings", "datasets", "records")}
+        out["payload"] = {k: v for k, v in info.payload.items() if k not in ("settings", "datasets", "records", "plan")}
         out["task_list"] = [{"key": t.key, "state": t.state.value, "uri": t.plan.get("uri"), "error": t.error}
                             for t in tasks]
         out["logs"] = [{"time": fmt_time(e.time), "level": e.level, "message": e.message} for e in job.logs]

@@ -1,8 +1,10 @@
-"""``geocube submit consolidate``: create a job and hand it to a running dask cluster, then return.
+"""``geocube submit consolidate|export``: create a job and hand it to a running dask cluster, then return.
 
-Unlike ``geocube consolidate --scheduler``, whose process drives the job to its end, the job's driver
-runs on the cluster (:mod:`geocube_dask.submit`): this command returns as soon as the scheduler has it,
-and ``geocube job show NAME`` follows the job from then on.
+Unlike ``geocube consolidate --scheduler`` or ``geocube cube --out``, whose process does the work to its
+end, the job's driver runs on the cluster (:mod:`geocube_dask.submit`): this command returns as soon as
+the scheduler has it, and ``geocube job show NAME`` follows the job from then on. An export job
+(:mod:`geocube_dask.exporting`) writes its file where the workers see ``--out``; once DONE, its task names
+the file; a failed export (EXPORTFAILED, with the error) leaves nothing under that name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,20 @@ import typer
 
 from ..errors import ClusterConnectionError
 from .common import Json, Tags, Time, state
+from .cube import (
+    AoiExtentOpt,
+    BoundsOpt,
+    ChunksOpt,
+    CrsOpt,
+    FromPlanOpt,
+    GroupByOpt,
+    InstanceOpt,
+    OverwriteOpt,
+    ResamplingOpt,
+    ResolutionOpt,
+    ZarrFormatOpt,
+    request_plan,
+)
 from .jobs import (
     AoiOpt,
     InstanceArg,
@@ -102,4 +118,43 @@ def submit_consolidate(
     out = Output(as_json)
     out.emit({**job_dict(job), "scheduler": scheduler, "driver": key})
     out.show(f"job {job.name}: submitted to {scheduler}")
+    out.note(f"follow it with: geocube job show {job.name}")
+
+
+@submit_app.command("export")
+def submit_export(
+    ctx: typer.Context,
+    out_path: Annotated[str, typer.Option("--out", metavar="FILE", help=(
+        "Output: a .zarr store or a .tif GeoTIFF, as the workers see it (a relative path is taken from here)."))],
+    scheduler: SchedulerAddress,
+    instance: InstanceOpt = None,
+    crs: CrsOpt = None,
+    resolution: ResolutionOpt = None,
+    bounds: BoundsOpt = None,
+    aoi: AoiExtentOpt = None,
+    tag: Tags = None,
+    time: Time = None,
+    resampling: ResamplingOpt = None,
+    group_by: GroupByOpt = None,
+    chunks: ChunksOpt = None,
+    from_plan: FromPlanOpt = None,
+    zarr_format: ZarrFormatOpt = 2,
+    overwrite: OverwriteOpt = False,
+    name: NameOpt = None,
+    worker_db: WorkerDb = None,
+    timeout: Annotated[float, typer.Option(metavar="SECONDS", help="How long to try to reach the scheduler.")] = 30.0,
+    as_json: Json = False,
+) -> None:
+    """Create a job writing a cube (the request of 'geocube cube') to --out, and run it on the cluster of
+    --scheduler; return at once. 'geocube job show NAME' follows it: DONE with its file in the task list, or
+    EXPORTFAILED with the error (then nothing is under --out; 'geocube job retry NAME --scheduler ADDRESS')."""
+    with scheduler_client(scheduler, timeout) as client:
+        plan = request_plan(ctx, instance, crs, resolution, bounds, aoi, tag, time, resampling, group_by, chunks,
+                            from_plan)
+        job = state(ctx).gc.export_job(plan, out_path, zarr_format=zarr_format, overwrite=overwrite, name=name)
+        key = hand_over(job, client, worker_db, timeout)
+    out = Output(as_json)
+    target = job.payload["out"]
+    out.emit({**job_dict(job), "out": target, "scheduler": scheduler, "driver": key})
+    out.show(f"job {job.name}: export to {target} submitted to {scheduler}")
     out.note(f"follow it with: geocube job show {job.name}")

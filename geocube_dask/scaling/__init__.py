@@ -7,6 +7,7 @@
   the same policy: that is what the dask-kubernetes operator's ``DaskAutoscaler`` asks (:mod:`.scheduler`).
 - :func:`local_cluster` starts one on this machine; :func:`kube_cluster_spec`/:func:`kube_cluster`
   describe and start one on Kubernetes (the same spec as ``cluster/`` in the repository).
+- :class:`WorkersTrace` records a cluster's workers over time while it adapts.
 """
 
 from .adaptive import GeocubeAdaptive
@@ -15,8 +16,9 @@ from .load import Load, measure
 from .local import local_cluster
 from .policy import Policy, WorkerLoad, retirement_order, workers_to_close
 from .scheduler import dask_setup, install
+from .trace import Sample, WorkersTrace
 
 __all__ = [
-    "GeocubeAdaptive", "Load", "Policy", "WorkerLoad", "autoscaler_spec", "dask_setup", "install", "kube_cluster",
-    "kube_cluster_spec", "local_cluster", "measure", "retirement_order", "workers_to_close",
+    "GeocubeAdaptive", "Load", "Policy", "Sample", "WorkerLoad", "WorkersTrace", "autoscaler_spec", "dask_setup",
+    "install", "kube_cluster", "kube_cluster_spec", "local_cluster", "measure", "retirement_order", "workers_to_close",
 ]

@@ -1,5 +1,6 @@
-"""``geocube submit consolidate``: the submitting process returns and exits, the job runs on the cluster and
-``geocube job show`` reports it DONE (SQLite and PostGIS). The cluster runs worker processes, as a real one
+"""``geocube submit consolidate|export``: the submitting process returns and exits, the job runs on the cluster
+and ``geocube job show`` reports it DONE, or an export EXPORTFAILED with nothing under its name (SQLite and
+PostGIS). The cluster runs worker processes, as a real one
 does: the driver and the job's tasks never share memory with the test."""
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
 from distributed import Client, LocalCluster
 
-from .test_commands import as_json, error, run
+from .test_commands import as_json, error, ok, run
 from .test_jobs import catalogue, cube_values, scenes  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +78,71 @@ def test_submit_needs_a_reachable_scheduler(catalogue) -> None:  # noqa: F811
                         "--scheduler", "tcp://127.0.0.1:1", "--timeout", "1"))
     assert "cannot reach the dask scheduler at tcp://127.0.0.1:1" in message and "geocube cluster local" in message
     assert as_json(run(url, "job", "list", "--json")) == []  # no job made (its datasets would be locked)
+
+
+CUBE = ("--instance", "refl/master", "--crs", "EPSG:32631", "--resolution", "20", "--bounds",
+        "359000,4826000,364000,4831000", "--chunks", "64")
+
+
+def test_submit_export_returns_and_the_cluster_writes_the_file(catalogue, empty_cluster: LocalCluster,  # noqa: F811
+                                                               tmp_path: Path) -> None:
+    url = catalogue[0]
+    expected = cube_values(url)
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    out = out_dir / "cube.tif"
+    address = empty_cluster.scheduler_address
+    submitted = geocube(url, "submit", "export", *CUBE, "--out", str(out), "--name", "x1", "--scheduler", address,
+                        "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    info = json.loads(submitted.stdout)
+    assert (info["name"], info["type"], info["out"], info["driver"]) == (
+        "x1", "export", str(out), f"geocube-job-driver-{info['id']}")
+    # the submitting process has exited; with no worker yet, nothing is written
+    assert as_json(run(url, "job", "show", "x1", "--json"))["state"] == "NEW" and not out.exists()
+    empty_cluster.scale(2)  # two worker processes write windows of the one GeoTIFF
+    shown = wait_for_state(url, "x1", {"DONE", "EXPORTFAILED", "FAILED"})
+    assert shown["state"] == "DONE", shown["logs"]
+    assert shown["task_list"] == [{"key": "export", "state": "DONE", "uri": str(out), "error": None}]
+    assert "plan" not in shown["payload"] and shown["payload"]["out"] == str(out)
+    with rasterio.open(out) as ds:
+        t, b, h, w = expected.shape
+        np.testing.assert_array_equal(ds.read(), expected.reshape(t * b, h, w))
+    assert os.listdir(out_dir) == ["cube.tif"]
+    assert f"wrote {out} (geotiff)" in ok(run(url, "job", "show", "x1"))
+
+
+def test_a_failed_submitted_export_is_reported_and_leaves_nothing(catalogue, empty_cluster: LocalCluster,  # noqa: F811
+                                                                  tmp_path: Path) -> None:
+    url, _, copies = catalogue
+    out_dir = tmp_path / "exports"
+    out_dir.mkdir()
+    address = empty_cluster.scheduler_address
+    empty_cluster.scale(1)
+    # a source file gone: the export fails mid-way, nothing appears under its name
+    copies["b"].rename(copies["b"].with_suffix(".away"))
+    submitted = geocube(url, "submit", "export", *CUBE, "--out", str(out_dir / "c.zarr"), "--name", "x2",
+                        "--scheduler", address, "--worker-db", "env")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "job x2: export to" in submitted.stdout and "follow it with: geocube job show x2" in submitted.stdout
+    shown = wait_for_state(url, "x2", {"DONE", "EXPORTFAILED", "FAILED"})
+    assert shown["state"] == "EXPORTFAILED" and str(copies["b"]) in shown["task_list"][0]["error"]
+    assert f"nothing written under {out_dir / 'c.zarr'}" in shown["logs"][-1]["message"]
+    assert os.listdir(out_dir) == []
+    # an output already there is not replaced without --overwrite
+    (out_dir / "old.tif").write_bytes(b"not a cube")
+    ok(run(url, "submit", "export", *CUBE, "--out", out_dir / "old.tif", "--name", "x3", "--scheduler", address))
+    shown = wait_for_state(url, "x3", {"DONE", "EXPORTFAILED", "FAILED"})
+    assert shown["state"] == "EXPORTFAILED" and "already exists: pass --overwrite" in shown["task_list"][0]["error"]
+    assert (out_dir / "old.tif").read_bytes() == b"not a cube" and os.listdir(out_dir) == ["old.tif"]
+
+
+def test_submit_export_checks_the_request_before_making_a_job(catalogue, empty_cluster: LocalCluster) -> None:  # noqa: F811
+    url = catalogue[0]
+    address = empty_cluster.scheduler_address
+    assert ".zarr store or a .tif" in error(run(url, "submit", "export", *CUBE, "--out", "c.nc", "--scheduler",
+                                                address))
+    assert "a cube needs --instance" in error(run(url, "submit", "export", "--out", "c.zarr", "--scheduler", address))
+    assert "cannot reach the dask scheduler" in error(run(url, "submit", "export", *CUBE, "--out", "c.zarr",
+                                                          "--scheduler", "tcp://127.0.0.1:1", "--timeout", "1"))
+    assert as_json(run(url, "job", "list", "--json")) == []

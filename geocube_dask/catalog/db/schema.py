@@ -198,7 +198,7 @@ layouts = sa.Table(
     sa.Index("ix_layouts_grid_name", "grid_name"),
 )
 
-JOB_TYPES = ("consolidation", "deletion")
+JOB_TYPES = ("consolidation", "deletion", "export")
 TASK_STATES = ("NEW", "DONE", "FAILED", "CANCELLED")
 
 jobs = sa.Table(
@@ -215,7 +215,7 @@ jobs = sa.Table(
     sa.Column("created", UTCDateTime, nullable=False),
     sa.Column("updated", UTCDateTime, nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.CheckConstraint("type IN ('consolidation', 'deletion')", name="type"),
+    sa.CheckConstraint(f"type IN ({', '.join(repr(t) for t in JOB_TYPES)})", name="type"),
     sa.Index("ix_jobs_state", "state"),
 )
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 import geocube_dask as gd
 from geocube_dask.catalog.db.engine import begin, database_url, make_engine
-from geocube_dask.catalog.db.migrate import current_revisions, head_revision, migrate
+from geocube_dask.catalog.db.migrate import _config, current_revisions, head_revision, migrate
 from geocube_dask.catalog.db.schema import metadata
+from geocube_dask.entities import Task, TaskState
 
+from ..helpers import prepared
 from ..workers import open_catalogue
 
 pytestmark = pytest.mark.local_only("the SQL layer under the catalogue: a remote client has none")
@@ -78,3 +81,37 @@ def test_two_processes_open_a_fresh_database_at_once(fresh_url: str, spawn_pool)
     with gc._tx(write=False) as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     gc.close()
+
+
+JOB_TABLES = ("jobs", "job_logs", "tasks", "locks")
+
+
+def _job_rows(gc) -> dict[str, list[tuple]]:
+    with gc._engine.connect() as conn:
+        return {t: sorted(tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {t}"))) for t in JOB_TABLES}
+
+
+def test_export_jobs_migration_keeps_jobs_logs_tasks_and_locks(gc, instance, make_record) -> None:
+    """Revision 0005 lets jobs be of type 'export'. On SQLite it rebuilds ``jobs``, whose drop would cascade
+    to the logs, tasks and locks of every job: they must all be there after a downgrade and an upgrade."""
+    r1, r2 = make_record(), make_record()
+    datasets = gc.add_datasets([(r1, instance, prepared("/a.tif")), (r2, instance, prepared("/b.tif"))])
+    job = gc.insert_job("q1", "consolidation", "async", {"layout": "L"}, lock=[d.id for d in datasets])
+    gc.set_job_tasks(job, [Task(job.id, "t1", "file", TaskState.NEW, {"uri": "/x.tif"}, None, None)],
+                     state="CREATED", log="planned")
+    gc.insert_job("d1", "deletion", "step-by-step-all", {})
+    before = _job_rows(gc)
+    assert [len(before[t]) for t in JOB_TABLES] == [2, 3, 1, 2]
+    with gc._tx() as conn:
+        command.downgrade(_config(conn), "0003")
+    assert _job_rows(gc) == before
+    with pytest.raises(sa.exc.IntegrityError), gc._tx() as conn:  # revision 0003 knows no export job
+        conn.execute(sa.text("UPDATE jobs SET type = 'export' WHERE name = 'd1'"))
+    with gc._tx() as conn:
+        command.upgrade(_config(conn), "head")
+        assert current_revisions(conn) == (head_revision(),)
+    assert _job_rows(gc) == before
+    exported = gc.insert_job("e1", "export", "async", {"out": "/x.zarr"})
+    assert gc.load_job("e1") == exported and len(gc.find_jobs(type="export")) == 1
+    with gc._tx() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM locks")).scalar_one() == 2
