@@ -178,7 +178,10 @@ class PrefetchedReader:
         pr, pc, ph, pw = self.pre.window
         if pr <= r0 and pc <= c0 and r0 + h <= pr + ph and c0 + w <= pc + pw and set(indexes) <= set(self.pre.bands):
             planes = [self.pre.bands.index(b) for b in indexes]
-            return self.pre.data[planes, r0 - pr:r0 - pr + h, c0 - pc:c0 - pc + w]
+            rows, cols = slice(r0 - pr, r0 - pr + h), slice(c0 - pc, c0 - pc + w)
+            if planes == list(range(len(self.pre.bands))):
+                return self.pre.data[:, rows, cols]  # a view: readers of windows never write into them
+            return self.pre.data[planes, rows, cols]
         return self.fallback().read(indexes=indexes, window=window)
 
 

@@ -2,7 +2,7 @@
 
 A MUCOG keeps all its IFDs, tag values and tile offset arrays before the tile data (see
 ``geocube_dask.consolidate.mucog``), so its whole header is one prefix of the file: it is fetched
-through GDAL's VSI in a few growing reads (64 KiB, then four times more each time something lies
+through GDAL's VSI in a few growing reads (256 KiB, then four times more each time something lies
 beyond) and parsed with tifffile. The result — the header bytes and, per image and level, the
 position of its TileOffsets array and its tiles' offsets and byte counts — lets a task fetch the tiles
 many images need in a few large ranges and hand GDAL a compact copy of the file to decode them
@@ -24,7 +24,7 @@ import tifffile
 
 from .vsi import RemoteFile
 
-FIRST_READ = 64 * 1024
+FIRST_READ = 256 * 1024  # the header of a MUCOG of a few hundred records: one request
 GROWTH = 4
 TILE_OFFSETS, TILE_BYTE_COUNTS = 324, 325
 GHOST = b"GDAL_STRUCTURAL_METADATA_SIZE="
