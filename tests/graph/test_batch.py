@@ -386,3 +386,20 @@ def test_a_prefetched_window_serves_reads_inside_it_and_falls_back_outside() -> 
     assert reader.read([1], Window(19, 11, 3, 2)) == "from the file"
     assert reader.read([2], Window(21, 11, 3, 2)) == "from the file"
     assert len(opened) == 2
+
+
+def test_a_point_timeseries_over_a_served_mucog(mucog: Mucog, served: str, http_server: Any) -> None:
+    """A 1×1 grid at a point: each record's pixel there, read from every record in one batch."""
+    from geocube_dask.graph.timeseries import point_grid
+
+    col, row = 300, 150
+    grid = point_grid(TRANSFORM @ (col + 0.5, row + 0.5), CRS)
+    url = f"{served}?point-{uuid.uuid4().hex}"
+    plan = plan_for(mucog, url, grid, chunks=1)
+    http_server.stats(reset=True)
+    got = compute(plan)
+    planes = KINDS[mucog.kind][1] if KINDS[mucog.kind][4] else 1
+    assert http_server.stats()["requests"] <= 2 + planes  # size, header, the pixel's tile in every record
+    for i, cog in enumerate(mucog.cogs):
+        with rasterio.open(cog) as ds:
+            np.testing.assert_array_equal(got[i, :, 0, 0], ds.read(window=Window(col, row, 1, 1))[:, 0, 0])
