@@ -276,13 +276,17 @@ def delete(uri: str) -> bool:
     return True
 
 
-# Settings for processes that read MUCOG records from object storage. Each record is a GDAL dataset of
-# its own and GDAL fetches each of its tiles separately; downloaded in 1 MiB pieces, one range at a
-# time, the process-wide /vsicurl/ cache serves the neighbouring records' tiles (which a MUCOG keeps
-# side by side) from one request: measured, 5 requests instead of 100 for one 256² block over 50
-# records (bench/consolidate.py). GDAL reads the piece size once per process, at its first remote
-# read, so these belong in the environment of the worker processes (cluster/ sets them), not in a
-# task; they make reads of separate COGs fetch more bytes for the same number of requests.
+# Settings for processes that read MUCOG records from object storage *image by image*
+# (``geocube.mucog-reads="never"``, or GDAL used directly). Each record is then a GDAL dataset of its
+# own and GDAL fetches each of its tiles separately; downloaded in 1 MiB pieces, one range at a time,
+# the process-wide /vsicurl/ cache serves the neighbouring records' tiles (which a MUCOG keeps side by
+# side) from one request — fewer requests, but slower than GDAL's defaults in bench/consolidate.py (the
+# reads of 100 datasets wait on one another). Cubes need none of this: they read remote MUCOGs in
+# batches (geocube_dask.graph.batch: the tiles of all records in a few large ranges), where GDAL's
+# defaults are as fast (and SERIAL fetches a batch's ranges one after the other instead of in
+# parallel). GDAL reads the piece size once per process, at its first remote read, so these belong in
+# the environment of worker processes, not in a task; they make reads of separate COGs fetch more
+# bytes for the same number of requests.
 MUCOG_READ_SETTINGS = {"GDAL_HTTP_MULTIRANGE": "SERIAL", "CPL_VSIL_CURL_CHUNK_SIZE": str(2**20)}
 
 

@@ -12,6 +12,7 @@ overwrites; pixels no source covers keep the variable's nodata. Per source:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections import OrderedDict
@@ -29,6 +30,8 @@ from .mapping import Mapping, cast, valid_mask
 from .plan import Source
 from .read import (
     READ_ERRORS,
+    Prefetched,
+    PrefetchedReader,
     clear_download_cache,
     clear_handle_cache,
     forget_source,
@@ -303,20 +306,33 @@ def _kernel_setup(
     return _Kernel((r0, c0, r1 - r0, c1 - c0), res)
 
 
+def task_settings(ctx: ChunkContext) -> contextlib.AbstractContextManager[None]:
+    """Around a task's reads: GDAL's block cache sized once in this process, the cube's GDAL settings."""
+    env = dict(ctx.env)
+    set_block_cache_once(env.pop("GDAL_CACHEMAX", None) or gdal_cachemax(ctx.gdal_cachemax))
+    return gdal_settings(env)
+
+
+# what a chunk task may receive read ahead: per (uri, subdir, level) of a source, its window's pixels
+PrefetchedWindows = dict[tuple[str, str, int], Prefetched]
+
+
 def compute_chunk(
-    ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...]
+    ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...],
+    prefetched: PrefetchedWindows | None = None,
 ) -> np.ndarray:
-    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w)."""
+    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w).
+
+    ``prefetched``: windows of some sources already read (by a batch read of a multi-image file,
+    :mod:`~geocube_dask.graph.batch`), used instead of opening those sources."""
     dtype = np.dtype(ctx.dformat.dtype)
     nodata = ctx.dformat.nodata
     out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
-    env = dict(ctx.env)
-    set_block_cache_once(env.pop("GDAL_CACHEMAX", None) or gdal_cachemax(ctx.gdal_cachemax))
-    with gdal_settings(env):
+    with task_settings(ctx):
         for i, sr in enumerate(reads):
             failure = None
             try:
-                _paint_source(ctx, sr, out, row0, col0, h, w, first=i == 0)
+                _paint_source(ctx, sr, out, row0, col0, h, w, first=i == 0, prefetched=prefetched)
             except READ_ERRORS as exc:  # only I/O: a bug or a MemoryError surfaces as itself
                 forget_source(sr.source.uri)
                 if ctx.on_error == "nodata":
@@ -342,12 +358,56 @@ def _copies_as_is(ctx: ChunkContext, sr: SourceRead, first: bool) -> bool:
     return a == b and np.dtype(sr.source.dformat.dtype).kind != "f"
 
 
+def _dataset(ctx: ChunkContext, sr: SourceRead, prefetched: PrefetchedWindows | None) -> Any:
+    """The source's level as a dataset: its prefetched window if there is one, else the file."""
+    src = sr.source
+
+    def opened() -> Any:
+        return open_source(src.uri, src.subdir, sr.level.level, ctx.env)
+
+    pre = prefetched.get((src.uri, src.subdir, sr.level.level)) if prefetched else None
+    if pre is None:
+        return opened()
+    return PrefetchedReader(pre, sr.level.height, sr.level.width, opened)
+
+
+def source_window(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: int
+                  ) -> tuple[int, int, int, int] | None:
+    """The window (row0, col0, height, width) of the source's level that painting output window
+    (row0, col0, h, w) reads (the union of its strips' windows), clipped to the level; None if none."""
+    lg = sr.level
+    boxes: list[tuple[int, int, int, int]] = []
+    if sr.align is not None:
+        dr, dc = sr.align
+        boxes.append((row0 + dr, col0 + dc, h, w))
+    else:
+        wr0, wc0, wr1, wc1 = sr.window
+        r0, r1 = max(row0, wr0), min(row0 + h, wr1)
+        c0, c1 = max(col0, wc0), min(col0 + w, wc1)
+        if r1 <= r0 or c1 <= c0:
+            return None
+        for s0, s1 in _strips(sr, r0, r1, c1 - c0):
+            setup = _setup(ctx, sr, s0, c0, s1 - s0, c1 - c0)
+            if setup is not None:
+                boxes.append(setup.window)
+    if not boxes:
+        return None
+    r0 = max(0, min(b[0] for b in boxes))
+    c0 = max(0, min(b[1] for b in boxes))
+    r1 = min(lg.height, max(b[0] + b[2] for b in boxes))
+    c1 = min(lg.width, max(b[1] + b[3] for b in boxes))
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return r0, c0, r1 - r0, c1 - c0
+
+
 def _paint_source(
-    ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int, col0: int, h: int, w: int, first: bool = False
+    ctx: ChunkContext, sr: SourceRead, out: np.ndarray, row0: int, col0: int, h: int, w: int, first: bool = False,
+    prefetched: PrefetchedWindows | None = None,
 ) -> None:
     src = sr.source
     as_is = _copies_as_is(ctx, sr, first)
-    ds = open_source(src.uri, src.subdir, sr.level.level, ctx.env)
+    ds = _dataset(ctx, sr, prefetched)
     if sr.align is not None:
         dr, dc = sr.align
         got = read_window(ds, src.bands, row0 + dr, col0 + dc, h, w)

@@ -19,7 +19,8 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from .chunk import ChunkContext, SourceRead, compute_chunk, configured_settings
+from .batch import BatchPlanner, batch_settings
+from .chunk import ChunkContext, PrefetchedWindows, SourceRead, compute_chunk, configured_settings
 from .mapping import mapping_for
 from .plan import CubePlan, Source
 from .warp import LevelGrid, alignment, choose_level, output_window
@@ -37,8 +38,12 @@ class ChunkJob:
     reads: tuple[SourceRead, ...]
 
 
-def run_chunk_job(job: ChunkJob) -> np.ndarray:
-    return compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads)
+def run_chunk_job(job: ChunkJob, *batches: PrefetchedWindows) -> np.ndarray:
+    """Compute one chunk; ``batches`` are the results of the batch reads it depends on."""
+    prefetched: PrefetchedWindows = {}
+    for windows in batches:
+        prefetched.update(windows)
+    return compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, prefetched)
 
 
 def nodata_block(shape: tuple[int, ...], dtype: str, nodata: float) -> np.ndarray:
@@ -95,7 +100,9 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
             geo = geometry[key] = _Geometry(level, scale, alignment(level, grid), window)
         return geo
 
-    for i, image in enumerate(plan.images):
+    batches = BatchPlanner(name, ctx, *batch_settings())
+    per_image: list[dict[tuple[int, int], list[SourceRead]]] = []
+    for image in plan.images:
         per_chunk: dict[tuple[int, int], list[SourceRead]] = {}
         for src in image.sources:
             geo = geometry_of(src)
@@ -107,12 +114,17 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
             for ci in range(r0 // cy, (r1 - 1) // cy + 1):
                 for cj in range(c0 // cx, (c1 - 1) // cx + 1):
                     per_chunk.setdefault((ci, cj), []).append(sr)
+                    batches.add(ci, cj, sr)
+        per_image.append(per_chunk)
+    batches.build(dsk, (rows, cols))
+    for i, per_chunk in enumerate(per_image):
         for ci, (row0, h) in enumerate(rows):
             for cj, (col0, w) in enumerate(cols):
                 key = (name, i, 0, ci, cj)
                 reads = per_chunk.get((ci, cj))
                 if reads:
-                    dsk[key] = (run_chunk_job, ChunkJob(ctx, row0, col0, h, w, tuple(reads)))
+                    deps = batches.dependencies(ci, cj, reads)
+                    dsk[key] = (run_chunk_job, ChunkJob(ctx, row0, col0, h, w, tuple(reads)), *deps)
                 else:
                     ekey = empty_keys.get((h, w))
                     if ekey is None:

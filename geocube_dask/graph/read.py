@@ -9,12 +9,11 @@ rewritten since it was opened is reopened, and :func:`clear_handle_cache` reache
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
@@ -25,6 +24,7 @@ from rasterio.windows import Window
 
 from ..errors import SourceReadError
 from ..storage import gdal_env_context, is_remote, to_gdal_path
+from .vsi import gdal_library
 
 MAX_OPEN_PER_THREAD = 64
 # What a failed open or read raises: rasterio's I/O errors, GDAL's own (a corrupt block, a refused
@@ -74,26 +74,11 @@ def clear_download_cache() -> bool:
     built on it (file sizes, headers, blocks): after a remote object was rewritten under the same name,
     the next read fetches it anew. GDAL has no Python entry for it, so ``VSICurlClearCache`` is called in
     the GDAL library this process loaded; returns False where it cannot be found."""
-    lib = _gdal_library()
+    lib = gdal_library()
     if lib is None:
         return False
     lib.VSICurlClearCache()
     return True
-
-
-def _gdal_library() -> ctypes.CDLL | None:
-    paths = []
-    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
-        paths = sorted({line.split()[-1] for line in maps if "libgdal" in line and line.split()[-1].startswith("/")})
-    found = paths[0] if paths else ctypes.util.find_library("gdal")
-    if not found:
-        return None
-    try:
-        lib = ctypes.CDLL(found)
-        getattr(lib, "VSICurlClearCache")  # noqa: B009 - a missing symbol raises AttributeError
-    except (OSError, AttributeError):
-        return None
-    return lib
 
 
 def file_signature(uri: str) -> tuple[int, ...] | None:
@@ -165,6 +150,39 @@ def read_window(
         return None
     data = ds.read(indexes=list(bands), window=Window(c0, r0, c1 - c0, r1 - r0))
     return data, (r0 - row0, c0 - col0)
+
+
+@dataclass(frozen=True)
+class Prefetched:
+    """Pixels of one source (file, subdir, level) read ahead for a chunk: ``data`` (len(bands), h, w) is
+    the level's window ``window`` = (row0, col0, height, width), as GDAL reads it."""
+
+    window: tuple[int, int, int, int]
+    bands: tuple[int, ...]
+    data: np.ndarray
+
+
+class PrefetchedReader:
+    """What :func:`read_window` needs of a dataset, served from a :class:`Prefetched` window; a read
+    reaching outside it goes to the dataset ``fallback()`` opens (never expected: a safety net)."""
+
+    def __init__(self, pre: Prefetched, height: int, width: int, fallback: Callable[[], DatasetReader]) -> None:
+        self.pre = pre
+        self.height = height
+        self.width = width
+        self.fallback = fallback
+
+    def read(self, indexes: list[int], window: Window) -> np.ndarray:
+        r0, c0 = int(window.row_off), int(window.col_off)
+        h, w = int(window.height), int(window.width)
+        pr, pc, ph, pw = self.pre.window
+        if pr <= r0 and pc <= c0 and r0 + h <= pr + ph and c0 + w <= pc + pw and set(indexes) <= set(self.pre.bands):
+            planes = [self.pre.bands.index(b) for b in indexes]
+            rows, cols = slice(r0 - pr, r0 - pr + h), slice(c0 - pc, c0 - pc + w)
+            if planes == list(range(len(self.pre.bands))):
+                return self.pre.data[:, rows, cols]  # a view: readers of windows never write into them
+            return self.pre.data[planes, rows, cols]
+        return self.fallback().read(indexes=indexes, window=window)
 
 
 def read_error(uri: str, exc: BaseException) -> SourceReadError:
