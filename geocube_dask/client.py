@@ -30,7 +30,8 @@ from .catalog.consolidation import LayoutFile
 from .catalog.db.filters import check_paging, check_tag_filters
 from .catalog.ingest.requests import IndexRequest, NewRecord, PreparedDataset
 from .catalog.ingest.stac import StacMixin
-from .catalog.refs import dataset_ids, instance_id, record_id, variable_key
+from .catalog.jobs import job_states
+from .catalog.refs import dataset_ids, instance_id, name_arg, record_id, variable_key
 from .catalog.tidy import TidyReport
 from .entities import (
     Aoi,
@@ -426,13 +427,13 @@ class RemoteGeocube(StacMixin):
             compression=compression))
 
     def get_layout(self, name: str) -> Layout:
-        return self._get(Layout, f"/layouts/{_path(name)}")
+        return self._get(Layout, f"/layouts/{_path(name_arg(name, 'layout'))}")
 
     def list_layouts(self, name: str | None = None) -> list[Layout]:
         return self._get(list[Layout], "/layouts", name=name)
 
     def delete_layout(self, name: str) -> None:
-        self._call("DELETE", f"/layouts/{_path(name)}")
+        self._call("DELETE", f"/layouts/{_path(name_arg(name, 'layout'))}")
 
     def create_grid(self, name: str, cells: Iterable[Any], description: str = "") -> Grid:
         if not isinstance(cells, str | Mapping) and isinstance(cells, Iterable):
@@ -440,13 +441,13 @@ class RemoteGeocube(StacMixin):
         return self._post(Grid, "/grids", dict(name=name, cells=cells, description=description))
 
     def get_grid(self, name: str) -> Grid:
-        return self._get(Grid, f"/grids/{_path(name)}")
+        return self._get(Grid, f"/grids/{_path(name_arg(name, 'grid'))}")
 
     def list_grids(self, name: str | None = None) -> list[Grid]:
         return self._get(list[Grid], "/grids", name=name)
 
     def delete_grid(self, name: str) -> None:
-        self._call("DELETE", f"/grids/{_path(name)}")
+        self._call("DELETE", f"/grids/{_path(name_arg(name, 'grid'))}")
 
     def grid_cells(self, name: str, aoi: Any = None) -> list[Cell]:
         return self._post(list[Cell], "/grid-cells", dict(name=name, aoi=aoi))
@@ -570,7 +571,7 @@ class RemoteGeocube(StacMixin):
 
     def find_jobs(self, name_like: str | None = None, state: Any = None, type: JobType | str | None = None
                   ) -> list[JobInfo]:
-        states = None if state is None else [state] if isinstance(state, str) else list(state)
+        states = None if state is None else [s.value for s in job_states(state)]
         return self._get(list[JobInfo], "/jobs", name_like=name_like, state=states, type=type)
 
     def list_jobs(self, name_like: str | None = None, state: Any = None) -> list[RemoteJob]:
@@ -583,7 +584,7 @@ class RemoteGeocube(StacMixin):
         return self._get(list[LogEntry], f"/jobs/{_path(job)}/logs")
 
     def job_tasks(self, job: JobInfo | str, state: Any = None) -> list[Task]:
-        states = None if state is None else [state] if isinstance(state, str) else list(state)
+        states = None if state is None else [s.value for s in job_states(state)]
         return self._get(list[Task], f"/jobs/{_path(job)}/tasks", state=states)
 
     def job_locks(self, job: JobInfo | str) -> list[int]:

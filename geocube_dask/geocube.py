@@ -18,6 +18,7 @@ import xarray as xr
 
 from .catalog.catalog import Catalog
 from .catalog.consolidation import check_params
+from .catalog.jobs import job_states
 from .consolidate.interlacing import normalize_pattern
 from .entities import ConsolidationParams, DFormat, Instance, JobState, Layout, Record, Variable
 from .errors import InvalidArgument
@@ -364,8 +365,8 @@ class Geocube(Catalog):
         """Delete finished jobs (DONE or FAILED, or those of ``state`` among them) with their logs and
         tasks; return how many. A job in any other state still holds datasets or files: finish or cancel
         it first."""
-        states = [state] if isinstance(state, str) else list(state)
-        unfinished = sorted({str(s) for s in states} - {JobState.DONE.value, JobState.FAILED.value})
+        states = job_states(state)
+        unfinished = sorted({s.value for s in states} - {JobState.DONE.value, JobState.FAILED.value})
         if unfinished:
             raise InvalidArgument(
                 f"only DONE and FAILED jobs can be cleaned, not {', '.join(unfinished)}: finish them (retry()) or "

@@ -96,14 +96,20 @@ def create_app(
     default ``$GEOCUBE_DB`` or ``./geocube.db``)."""
     owned = gc is None
     catalogue = connect(db) if gc is None else gc
-    pool = ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="geocube-api")
+
+    def new_pool() -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="geocube-api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # each serving has a pool of its own, shut down when it ends: an app served again (a test
+        # client opened twice) gets a new one instead of a pool that refuses work
+        app.state.pool.shutdown(wait=False)
+        app.state.pool = new_pool()
         try:
             yield
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            app.state.pool.shutdown(wait=False, cancel_futures=True)
             if owned:
                 catalogue.close()
 
@@ -113,9 +119,10 @@ def create_app(
                     "Send `Authorization: Bearer <token>` (`geocube token create`).",
         version="1",
         lifespan=lifespan,
+        responses=errors.error_responses(),  # every operation documents its {error, detail} answers
     )
     app.state.gc = catalogue
-    app.state.pool = pool
+    app.state.pool = new_pool()  # until served (an app used without lifespan events keeps it)
     app.state.max_page_size = max_page_size
     errors.install(app)
     for name in ROUTE_MODULES:

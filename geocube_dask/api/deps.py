@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.routing import compile_path
 
 from ..entities import SCOPES, scope_allows
 from ..errors import AuthenticationError, PermissionDenied, RequestTooLarge
@@ -96,6 +97,15 @@ def route_table(app: FastAPI) -> list[RouteInfo]:
 
     walk(app.routes, "", None)
     return out
+
+
+def allowed_methods(app: FastAPI, path: str) -> frozenset[str]:
+    """The methods of every route of ``app`` whose path matches ``path`` (the ``Allow`` header of a 405:
+    starlette lists only the first route that matched the path, not the others at the same path)."""
+    table = getattr(app.state, "route_patterns", None)
+    if table is None:
+        table = app.state.route_patterns = [(compile_path(info.path)[0], info.methods) for info in route_table(app)]
+    return frozenset(m for regex, methods in table if regex.match(path) for m in methods)
 
 
 async def run_bounded(app: FastAPI, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

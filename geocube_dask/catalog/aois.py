@@ -24,6 +24,7 @@ from .db.schema import aois, records
 from .db.spatial import insert_rtree, intersects
 from .db.sqlutil import chunks, delete_rows, dialect_insert
 from .geometry import as_multipolygon, geom_array, normalized_wkb, query_area, wkb_hash
+from .refs import MAX_ID
 
 
 def ensure_aois(conn: Connection, geoms: np.ndarray) -> tuple[list[int], set[int]]:
@@ -53,6 +54,8 @@ def aoi_id_arg(value: Any) -> int:
     """Check an AOI id argument (a positive integer)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgument(f"an AOI id is a positive integer (from create_aoi), not {value!r}")
+    if value > MAX_ID:
+        raise NotFound(f"no AOI with id {value}: ids are at most {MAX_ID}")
     return value
 
 

@@ -30,7 +30,7 @@ from .db.sqlutil import chunks, dialect_insert
 from .ingest.requests import PreparedDataset
 from .insertion import insert_datasets
 from .jobs import lock_rows, transition
-from .refs import instance_id
+from .refs import instance_id, name_arg
 from .variables import load_variable
 
 COMPRESSION_KINDS = ("lossless", "lossy", "none", "custom")
@@ -44,6 +44,14 @@ class LayoutFile:
     cell_id: str
     signature: str
     datasets: tuple[Dataset, ...]
+
+
+def _cell_ids(cells: Any) -> list[str]:
+    """Cell ids (strings), sorted, each once; InvalidArgument for anything else."""
+    items = list(cells) if isinstance(cells, Iterable) and not isinstance(cells, str | bytes | dict) else None
+    if items is None or not all(isinstance(c, str) for c in items):
+        raise InvalidArgument(f"cells must be a list of cell ids (strings), not {cells!r}")
+    return sorted(set(items))
 
 
 def check_params(params: ConsolidationParams) -> ConsolidationParams:
@@ -116,8 +124,9 @@ class ConsolidationMixin(Connected):
         """The files written for ``layout`` and ``instance`` (in ``cells`` if given), each with its datasets
         of any status, by cell then uri."""
         inst = instance_id(instance)
-        stmt = sa.select(layout_files).where(layout_files.c.layout_name == layout, layout_files.c.instance_id == inst)
-        wanted = None if cells is None else sorted(set(cells))
+        stmt = sa.select(layout_files).where(layout_files.c.layout_name == name_arg(layout, "layout"),
+                                             layout_files.c.instance_id == inst)
+        wanted = None if cells is None else _cell_ids(cells)
         with self._tx(write=False) as conn:
             rows = []
             if wanted is None:

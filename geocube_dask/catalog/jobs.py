@@ -52,6 +52,23 @@ def _state(value: Any) -> JobState:
         raise InvalidArgument(f"unknown job state {value!r}: choose one of {names}") from None
 
 
+def job_states(value: Any) -> list[JobState]:
+    """A state or a list of states (JobState or their names) as JobStates; InvalidArgument for anything else."""
+    if isinstance(value, str | JobState):
+        return [_state(value)]
+    if not isinstance(value, Iterable) or isinstance(value, bytes | dict):
+        raise InvalidArgument(f"give a job state or a list of job states, not {value!r}")
+    return [_state(v) for v in value]
+
+
+def _type(value: Any) -> JobType:
+    try:
+        return JobType(value)
+    except ValueError:
+        names = ", ".join(t.value for t in JobType)
+        raise InvalidArgument(f"unknown job type {value!r}: choose one of {names}") from None
+
+
 def job_from_row(row: Any) -> JobInfo:
     return JobInfo(
         id=str(row.id), name=row.name, type=JobType(row.type), state=JobState(row.state),
@@ -251,10 +268,9 @@ class JobMixin(Connected):
         if name_like is not None:
             stmt = stmt.where(match(jobs.c.name, check_pattern(name_like, "job name pattern")))
         if state is not None:
-            states = [state] if isinstance(state, str) else list(state)
-            stmt = stmt.where(jobs.c.state.in_([_state(s).value for s in states]))
+            stmt = stmt.where(jobs.c.state.in_([s.value for s in job_states(state)]))
         if type is not None:
-            stmt = stmt.where(jobs.c.type == JobType(type).value)
+            stmt = stmt.where(jobs.c.type == _type(type).value)
         with self._tx(write=False) as conn:
             return [job_from_row(r) for r in conn.execute(stmt)]
 

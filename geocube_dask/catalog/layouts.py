@@ -33,6 +33,7 @@ from .db.schema import grid_cells, grids, layouts
 from .db.spatial import insert_rtree, intersects
 from .db.sqlutil import integrity_kind
 from .geometry import as_geometry, geom_array, query_area
+from .refs import name_arg
 
 GRID_KINDS = ("regular", "single")
 # the codec of a variable's *lossless* consolidation (lossy and custom are the variable's choice, see
@@ -136,6 +137,7 @@ def _cell(n: int, value: Any) -> tuple[str, str, BaseGeometry]:
 
 
 def _load_grid_row(conn: Connection, name: str) -> Any:
+    name_arg(name, "grid")
     row = conn.execute(sa.select(grids).where(grids.c.name == name)).first()
     if row is None:
         raise NotFound(f"no grid named {name!r}: create it with create_grid(name, cells)")
@@ -187,6 +189,7 @@ class LayoutMixin(Connected):
 
     def get_layout(self, name: str) -> Layout:
         """The layout named ``name``. Raises NotFound."""
+        name_arg(name, "layout")
         with self._tx(write=False) as conn:
             row = conn.execute(sa.select(layouts).where(layouts.c.name == name)).first()
         if row is None:
@@ -203,6 +206,7 @@ class LayoutMixin(Connected):
 
     def delete_layout(self, name: str) -> None:
         """Delete a layout. Raises NotFound."""
+        name_arg(name, "layout")
         with self._tx() as conn:
             if not conn.execute(layouts.delete().where(layouts.c.name == name)).rowcount:
                 raise NotFound(f"no layout named {name!r}")

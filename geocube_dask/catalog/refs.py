@@ -14,6 +14,17 @@ from typing import Any
 from ..entities import Dataset, Instance, Record, Variable
 from ..errors import InvalidArgument, NotFound
 
+# the largest id a BigInteger column holds: a larger integer names nothing
+MAX_ID = 2**63 - 1
+
+
+def name_arg(value: Any, what: str) -> str:
+    """A name to look up (a layout, a grid…): any string (an unknown one is the caller's NotFound), else
+    InvalidArgument before any SQL runs."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"a {what} name is a string, not {value!r}")
+    return value
+
 
 def uuid_str(value: Any, what: str) -> str:
     """Canonical form of a UUID id, or NotFound (an id that is not a UUID names nothing)."""
@@ -65,5 +76,7 @@ def dataset_ids(values: Any) -> list[int]:
         v = v.id if isinstance(v, Dataset) else v
         if isinstance(v, bool) or not isinstance(v, int):
             raise InvalidArgument(f"dataset ids are integers, not {v!r}")
+        if not -MAX_ID <= v <= MAX_ID:
+            raise NotFound(f"no dataset with id {v}: ids are at most {MAX_ID}")
         out.append(v)
     return list(dict.fromkeys(out))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Annotated
 
 import typer
 
 from ..entities import SCOPES
+from ..errors import InvalidArgument
 from .common import Json, state
 from .output import Output, fmt_time, table
 
@@ -18,7 +20,7 @@ Db = Annotated[str | None, typer.Option("--db", metavar="URL", help=(
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     db: Db = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each with its own catalogue connection).")]
     = 1,
@@ -34,6 +36,7 @@ def serve(
     url = db or state(ctx).db or default_url()
     if "://" not in url:
         url = f"sqlite:///{os.path.abspath(url)}"
+    check_address(host, port)
     if workers == 1:
         app = create_app(db=url)
         uvicorn.run(app, host=host, port=port, log_level="info")
@@ -45,6 +48,20 @@ def serve(
     os.environ[DB_ENV] = url
     uvicorn.run("geocube_dask.api.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="info")
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse an address nothing can listen on (taken, or not this machine's) with a clear error, before
+    the catalogue is opened: uvicorn would only log it and exit with code 3."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(address)
+    except OSError as exc:
+        raise InvalidArgument(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port, "
+                              "or a --host of this machine") from None
 
 
 token_app = typer.Typer(no_args_is_help=True, help="Tokens of the HTTP API (`geocube serve`).")

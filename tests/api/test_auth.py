@@ -38,9 +38,10 @@ ROUTES = _routes()
 def _concrete(path: str) -> str:
     """A request path for a route pattern: every parameter filled with a value of the right shape."""
     def value(m: re.Match[str]) -> str:
-        return "1" if m.group(1).endswith("_id") else "some/name" if m.group(2) else "name"
+        name, convertor = m.group(1), m.group(2)
+        return "1" if name.endswith("_id") or convertor == "int" else "some/name" if convertor == "path" else "name"
 
-    return re.sub(r"\{(\w+)(:path)?\}", value, path)
+    return re.sub(r"\{(\w+)(?::(\w+))?\}", value, path)
 
 
 def test_every_route_but_the_docs_needs_a_scope() -> None:

@@ -45,6 +45,11 @@ def test_bad_aoi_ids(gc) -> None:
 def test_unknown_aoi(gc) -> None:
     with pytest.raises(gd.NotFound):
         gc.get_aoi(123456)
+    for huge in (2**63, 10**30):  # beyond the id column: the driver once raised OverflowError
+        with pytest.raises(gd.NotFound):
+            gc.get_aoi(huge)
+        with pytest.raises(gd.NotFound):
+            gc.delete_aoi(huge)
 
 
 def test_get_returns_the_aoi(gc) -> None:

@@ -71,6 +71,20 @@ def test_bad_dataset_ids(gc) -> None:
         gc.get_dataset(12345)
 
 
+def test_ids_beyond_the_id_column_name_nothing(gc, record, instance) -> None:
+    """Integers no BigInteger column holds are unknown ids (the driver once raised OverflowError: a 500)."""
+    ds = gc.add_datasets([(record, instance, prepared("/a.tif"))])
+    for huge in (2**63, -(2**63) - 1, 10**30):
+        with pytest.raises(gd.NotFound):
+            gc.get_dataset(huge)
+        with pytest.raises(gd.NotFound):
+            gc.delete_datasets([ds[0].id, huge])
+        with pytest.raises(gd.NotFound):
+            gc.set_datasets_status([huge], "INACTIVE")
+    assert [d.id for d in gc.list_datasets()] == [ds[0].id]
+    assert gc.get_dataset(ds[0].id).status == "ACTIVE"
+
+
 @pytest.fixture
 def scenes(gc, instance, variable):
     """10 dated records (tags alternate), each with two datasets side by side, plus another instance."""

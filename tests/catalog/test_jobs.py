@@ -186,3 +186,18 @@ def test_job_dataset_steps(gc, instance, make_record, datasets) -> None:
     assert emptied == ["/out/c0.tif"] and gc.layout_files("L", instance) == []
     job = gc.set_job_datasets_status(job, [], "ACTIVE", state="DONE")
     assert job.state == JobState.DONE
+
+
+def test_job_filters_of_the_wrong_kind_are_refused(gc) -> None:
+    """An unknown type, or a state that is neither a state nor a list of them, is the caller's error (they
+    once raised ValueError and TypeError, a 500 over HTTP)."""
+    with pytest.raises(gd.InvalidArgument, match="unknown job type 'null'.*consolidation"):
+        gc.find_jobs(type="null")
+    for state in (5, None, {"DONE": 1}, ["DONE", 5]):
+        with pytest.raises(gd.InvalidArgument):
+            gc.clean_jobs(state=state)
+    for state in (5, {"DONE": 1}, [None]):
+        with pytest.raises(gd.InvalidArgument):
+            gc.find_jobs(state=state)
+    assert gc.find_jobs(state=[JobState.DONE, "FAILED"], type="deletion") == []
+    assert gc.clean_jobs(state=["DONE"]) == 0

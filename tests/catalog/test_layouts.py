@@ -114,3 +114,23 @@ def test_invalid_grids_change_nothing(gc) -> None:
         with pytest.raises(error):
             gc.create_grid(*args)
     assert table_counts(gc) == before
+
+
+def test_names_that_are_not_strings_are_refused(gc, instance) -> None:
+    """Before any SQL runs (a mapping once reached the database driver, and an HTTP caller got a 500)."""
+    gc.create_grid("g", UTM_CELLS)
+    gc.create_layout("L", grid="g", resolution=10)
+    calls = [
+        lambda bad: gc.get_layout(bad), lambda bad: gc.delete_layout(bad), lambda bad: gc.get_grid(bad),
+        lambda bad: gc.delete_grid(bad), lambda bad: gc.grid_cells(bad), lambda bad: gc.tile_aoi(box(0, 0, 1, 1), bad),
+        lambda bad: gc.layout_files(bad, instance),
+    ]
+    for call in calls:
+        for bad in ({}, ["L"], 3):
+            with pytest.raises(gd.InvalidArgument):
+                call(bad)
+    for cells in ("c1", [{}], [1], 5):  # a string is not a list of cell ids (it was read as its letters)
+        with pytest.raises(gd.InvalidArgument, match="cell ids"):
+            gc.layout_files("L", instance, cells=cells)
+    assert gc.layout_files("L", instance, cells=iter(["c1"])) == []
+    assert gc.get_layout("L").grid == "g" and gc.get_grid("g").name == "g"

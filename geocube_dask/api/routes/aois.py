@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from ..deps import GC, page_limit, require
@@ -12,6 +12,7 @@ from ..wire import Body, Geometry, OptGeometry, geometry_out
 
 router = APIRouter(tags=["aois"])
 READ, WRITE = require("read"), require("write")
+AoiIdPath = Annotated[int, Path(ge=1, description="ids start at 1")]
 
 
 class AoiIn(Body):
@@ -20,7 +21,7 @@ class AoiIn(Body):
 
 class AoiSearch(Body):
     aoi: OptGeometry = None
-    limit: Annotated[int | None, Query(ge=0)] = None
+    limit: Annotated[int | None, Query(ge=1)] = None
     page: Annotated[int, Query(ge=0)] = 0
 
 
@@ -49,13 +50,13 @@ def list_aois(body: AoiSearch, request: Request, gc: GC) -> list[AoiOut]:
     return [_out(a) for a in gc.list_aois(body.aoi, page_limit(request, body.limit, body.page), body.page)]
 
 
-@router.get("/aois/{aoi_id}", response_model=AoiOut, dependencies=[READ])
-def get_aoi(aoi_id: int, gc: GC) -> AoiOut:
+@router.get("/aois/{aoi_id:int}", response_model=AoiOut, dependencies=[READ])
+def get_aoi(aoi_id: AoiIdPath, gc: GC) -> AoiOut:
     """An AOI by id, its geometry as GeoJSON."""
     return _out(gc.get_aoi(aoi_id))
 
 
-@router.delete("/aois/{aoi_id}", status_code=204, dependencies=[WRITE])
-def delete_aoi(aoi_id: int, gc: GC) -> None:
+@router.delete("/aois/{aoi_id:int}", status_code=204, dependencies=[WRITE])
+def delete_aoi(aoi_id: AoiIdPath, gc: GC) -> None:
     """Delete an AOI (not while records use it)."""
     gc.delete_aoi(aoi_id)

@@ -67,7 +67,7 @@ class DatasetSearch(Body):
     status: Status = None
     uri: OptStr = None
     aoi: Anything = None
-    limit: Annotated[int | None, Query(ge=0)] = None
+    limit: Annotated[int | None, Query(ge=1)] = None
     page: Annotated[int, Query(ge=0)] = 0
 
 
@@ -164,7 +164,7 @@ def delete_datasets(body: DatasetIds, gc: GC) -> list[str]:
     return gc.delete_datasets(body.ids)
 
 
-@router.get("/datasets/{dataset_id}", response_model=Dataset, dependencies=[READ])
+@router.get("/datasets/{dataset_id:int}", response_model=Dataset, dependencies=[READ])
 def get_dataset(dataset_id: int, gc: GC) -> Dataset:
     """A dataset by id."""
     return gc.get_dataset(dataset_id)
@@ -173,7 +173,7 @@ def get_dataset(dataset_id: int, gc: GC) -> Dataset:
 @router.get("/containers", response_model=list[Container], dependencies=[READ])
 def list_containers(
     request: Request, gc: GC, uri: str | None = None, managed: bool | None = None,
-    limit: Annotated[int | None, Query(ge=0)] = None, page: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None, page: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Container]:
     """Containers (files) whose uri matches the `*`/`?` pattern, one page."""
     return gc.list_containers(uri, managed, page_limit(request, limit, page), page)

@@ -53,7 +53,7 @@ class RecordSearch(Body):
     time: TimeRange = None
     aoi: Anything = None
     case_insensitive: Bool = False
-    limit: Annotated[int | None, Query(ge=0)] = None
+    limit: Annotated[int | None, Query(ge=1)] = None
     page: Annotated[int, Query(ge=0)] = 0
 
 

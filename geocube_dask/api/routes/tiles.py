@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BaseModel
 
 from ...errors import InvalidArgument
 from .. import tiles
@@ -25,24 +24,9 @@ router = APIRouter(tags=["tiles"])
 CACHE_CONTROL = "private, no-cache"
 
 
-class ErrorBody(BaseModel):
-    """How the API answers an error: the GeocubeError class and its message."""
-
-    error: str
-    detail: str
-
-
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the error statuses a route can answer (body ``{"error", "detail"}``)."""
-    why = {400: "bad parameters", 401: "no valid token", 403: "a token of too low a scope",
-           404: "an unknown instance or record", 422: "malformed parameters, or a source that cannot be read"}
-    return {s: {"model": ErrorBody, "description": why[s]} for s in statuses}
-
-
 PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"image/png": {}}, "description": "a 256×256 RGBA PNG"},
     304: {"description": "the tile has not changed since the ETag given in If-None-Match"},
-    **error_responses(400, 401, 403, 404, 422),
 }
 
 

@@ -54,7 +54,7 @@ def create_variable(body: VariableIn, gc: GC) -> Variable:
 @router.get("/variables", response_model=list[Variable], dependencies=[READ])
 def list_variables(
     request: Request, gc: GC, name: str | None = None, case_insensitive: bool = False,
-    limit: Annotated[int | None, Query(ge=0)] = None, page: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None, page: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Variable]:
     """Variables whose name matches the `*`/`?` pattern, by name, one page (at most the server's maximum)."""
     return gc.list_variables(name, case_insensitive, page_limit(request, limit, page), page)

@@ -19,7 +19,6 @@ from pydantic import BaseModel
 
 from ...errors import NotFound
 from ..deps import get_geocube, require, run_bounded
-from .tiles import error_responses
 
 router = APIRouter(tags=["viewer"])
 
@@ -93,7 +92,6 @@ def viewer_file(name: str) -> FileResponse:
 @router.get(
     "/viewer/footprints/{instance_id}",
     response_model=RecordFootprints,
-    responses=error_responses(401, 403, 404, 422),
     dependencies=[require("read")],
     summary="The records of an instance and their footprints (GeoJSON), for the viewer",
 )
