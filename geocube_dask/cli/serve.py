@@ -20,7 +20,9 @@ Db = Annotated[str | None, typer.Option("--db", metavar="URL", help=(
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one, named in the log).")
+    ] = 8000,
     db: Db = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes (each with its own catalogue connection).")]
     = 1,
