@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from ..entities import Container, Dataset, DatasetStatus, Instance, Record
 from ..errors import InvalidArgument, NotFound
 from .db import schema
-from .db.dataset_rows import DATASET_COLUMNS, check_status, datasets_from_rows, load_datasets
+from .db.dataset_rows import DATASET_COLUMNS, check_status, dataset_columns, datasets_from_rows, load_datasets
 from .db.engine import Connected
 from .db.filters import check_paging, check_pattern, match, paged
 from .db.schema import containers, datasets
@@ -226,13 +226,18 @@ class DatasetMixin(Connected):
         status: DatasetStatus | str | Iterable[DatasetStatus | str] | None = DatasetStatus.ACTIVE,
         case_insensitive: bool = False,
         name: str | None = None,
+        footprints: bool = True,
     ) -> list[tuple[Record, Dataset]]:
         """The datasets behind a cube: ``(record, dataset)`` pairs ordered by record datetime, record id, dataset id.
 
         Datasets of ``instances`` (one or several instances of the same variable) whose record is in
         ``records`` (if given) and matches ``name``/``tags``/``time`` (as in list_records), whose
         footprint intersects ``aoi`` (EPSG:4326; exact test) and whose status is ``status`` (None: any).
+        ``footprints=False`` leaves the footprints out (``footprint_wkt`` and ``footprint_4326_wkt`` are
+        empty): what a cube plan asks for, as it needs neither and they are most of a row's bytes.
         """
+        if not isinstance(footprints, bool):
+            raise InvalidArgument(f"footprints must be True or False, not {footprints!r}")
         inst_ids = _instance_ids(instances)
         statuses = _statuses(status)
         area = None if aoi is None else query_area(aoi)
@@ -248,7 +253,7 @@ class DatasetMixin(Connected):
                 raise InvalidArgument("find_datasets: the instances must all belong to the same variable")
             clauses = record_clauses(conn, name=name, tags=tags, time=time, case_insensitive=case_insensitive)
             stmt = (
-                sa.select(*R_LABELS, *DATASET_COLUMNS)
+                sa.select(*R_LABELS, *dataset_columns(footprints))
                 .select_from(datasets.join(records_table, records_table.c.id == datasets.c.record_id))
                 .where(datasets.c.instance_id.in_(inst_ids), *clauses)
             )
@@ -261,13 +266,13 @@ class DatasetMixin(Connected):
             else:
                 stmt = stmt.order_by(records_table.c.datetime, records_table.c.id, datasets.c.id)
             rows = conn.execute(stmt).all()
-        found = datasets_from_rows(rows)
+        found = datasets_from_rows(rows, len(R_LABELS), footprints)
         recs: dict[str, Record] = {}
         out = []
         for row, ds in zip(rows, found, strict=True):
-            rec = recs.get(row.r_id)
+            rec = recs.get(row[0])
             if rec is None:
-                tags = json.loads(row.r_tags)
-                rec = recs[row.r_id] = Record(row.r_id, row.r_name, row.r_datetime, tags, row.r_aoi_id)
+                rid, rname, when, tags, aoi_id = row[: len(R_LABELS)]
+                rec = recs[rid] = Record(rid, rname, when, json.loads(tags), aoi_id)
             out.append((rec, ds))
         return out

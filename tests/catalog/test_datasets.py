@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -106,6 +107,38 @@ def test_find_datasets_order_and_filters(gc, instance, scenes) -> None:
     assert len(gc.find_datasets(other, aoi=Point(1.5, 0.5))) == 10
     assert len(gc.find_datasets([instance, other])) == 30
     assert len(gc.find_datasets(instance, name="S2_1*")) == 2
+
+
+def test_find_datasets_without_footprints(gc, instance, scenes) -> None:
+    """footprints=False gives the same pairs, in the same order, with the footprints left empty; the area
+    test is still exact (a point on the shared edge finds both files, one beside them none)."""
+    for kwargs in ({}, {"aoi": Point(1, 0.5)}, {"aoi": box(0.2, 0.2, 0.3, 0.3), "tags": {"c": "S2"}},
+                   {"aoi": Point(2.5, 0.5)}):
+        full = gc.find_datasets(instance, **kwargs)
+        lean = gc.find_datasets(instance, footprints=False, **kwargs)
+        blank = [(r, replace(d, footprint_wkt="", footprint_4326_wkt="")) for r, d in full]
+        assert lean == blank, kwargs
+        assert all(d.footprint_wkt and d.footprint_4326_wkt for _, d in full)
+    assert len(gc.find_datasets(instance, aoi=Point(1, 0.5), footprints=False)) == 20
+    with pytest.raises(gd.InvalidArgument, match="footprints"):
+        gc.find_datasets(instance, footprints="no")
+
+
+def test_cube_plans_read_no_footprints(gc, instance, scenes) -> None:
+    """A cube plan needs neither footprint: its catalogue query does not select them."""
+    statements = []
+
+    def grab(conn, cursor, statement, params, context, executemany) -> None:
+        statements.append(statement)
+
+    sa.event.listen(gc._engine, "before_cursor_execute", grab)
+    try:
+        plan = gc.get_cube_plan(instance, crs="EPSG:4326", resolution=0.01, bounds=(0, 0, 2, 1))
+    finally:
+        sa.event.remove(gc._engine, "before_cursor_execute", grab)
+    assert len({s.dataset_id for img in plan.images for s in img.sources}) == 20
+    finds = [s for s in statements if "container_uri" in s]  # the query that reads datasets
+    assert finds and not any("footprint_wkt" in s for s in finds), statements
 
 
 def test_find_datasets_status(gc, instance, scenes) -> None:
