@@ -251,7 +251,9 @@ class DatasetMixin(Connected):
                 raise NotFound(f"no instance with id {sorted(missing)[0]!r}: see list_instances()")
             if len({r.variable_id for r in found}) > 1:
                 raise InvalidArgument("find_datasets: the instances must all belong to the same variable")
-            clauses = record_clauses(conn, name=name, tags=tags, time=time, case_insensitive=case_insensitive)
+            clauses = record_clauses(
+                conn, name=name, tags=tags, time=time, case_insensitive=case_insensitive, area_driven=area is not None
+            )
             stmt = (
                 sa.select(*R_LABELS, *dataset_columns(footprints))
                 .select_from(datasets.join(records_table, records_table.c.id == datasets.c.record_id))

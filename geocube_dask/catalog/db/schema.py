@@ -62,7 +62,7 @@ records = sa.Table(
     sa.Column("aoi_id", BigId, sa.ForeignKey("aois.id"), nullable=True),
     sa.UniqueConstraint("name", "datetime", "tags_hash", name="uq_records_identity"),
     sa.Index("ix_records_datetime_id", "datetime", "id"),
-    sa.Index("ix_records_aoi_id", "aoi_id"),
+    sa.Index("ix_records_aoi_id_datetime", "aoi_id", "datetime"),
 )
 
 record_tags = sa.Table(
