@@ -506,9 +506,11 @@ def query_args(qt: QueryType, rng: np.random.Generator, box: tuple[float, float,
 
 
 def run_queries(
-    gc: Any, instances: Sequence[Instance], records: int, n: int, warmup: int, seed: int = SEED
+    gc: Any, instances: Sequence[Instance], records: int, n: int, warmup: int, footprints: bool = False,
+    seed: int = SEED,
 ) -> list[QueryResult]:
-    """Time ``n`` random queries of each type (after ``warmup`` untimed ones)."""
+    """Time ``n`` random queries of each type (after ``warmup`` untimed ones); find_datasets as a cube
+    plan calls it (no footprints) unless ``footprints``."""
     box = data_box(records)
     results = []
     for qt in QUERY_TYPES:
@@ -518,7 +520,10 @@ def run_queries(
         for j in range(warmup + n):
             args = query_args(qt, rng, box)
             t = time.perf_counter()
-            found = gc.find_datasets(insts, **args) if qt.call == "find" else gc.list_records(**args)
+            if qt.call == "find":
+                found = gc.find_datasets(insts, **args, footprints=footprints)
+            else:
+                found = gc.list_records(**args)
             elapsed = time.perf_counter() - t
             if j >= warmup:
                 rows.append(len(found))
@@ -601,7 +606,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> str:
             )
         instances = ensure_instances(gc)
         print(f"[{backend}] querying", file=sys.stderr, flush=True)
-        results = run_queries(gc, instances, records, args.queries, args.warmup)
+        results = run_queries(gc, instances, records, args.queries, args.warmup, args.footprints)
     finally:
         gc.close()
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -628,6 +633,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=50_000, help="datasets per add_datasets call")
     parser.add_argument("--queries", type=int, default=250, help="timed queries per query type")
     parser.add_argument("--warmup", type=int, default=20, help="untimed queries per type before timing")
+    parser.add_argument("--footprints", action="store_true",
+                        help="find_datasets with the footprints (as a script reading them would), not as a cube plan")
     args = parser.parse_args(argv)
     backends = ("postgis", "sqlite") if args.backend == "both" else (args.backend,)
     tables = [run_backend(b, args) for b in backends]

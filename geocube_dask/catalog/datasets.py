@@ -21,7 +21,7 @@ from ..errors import InvalidArgument, NotFound
 from .db import schema
 from .db.dataset_rows import DATASET_COLUMNS, check_status, dataset_columns, datasets_from_rows, load_datasets
 from .db.engine import Connected
-from .db.filters import check_paging, check_pattern, match, paged
+from .db.filters import check_paging, check_pattern, check_time_range, match, paged, time_clauses
 from .db.schema import containers, datasets
 from .db.schema import records as records_table
 from .db.spatial import exact_last, intersects
@@ -240,6 +240,7 @@ class DatasetMixin(Connected):
             raise InvalidArgument(f"footprints must be True or False, not {footprints!r}")
         inst_ids = _instance_ids(instances)
         statuses = _statuses(status)
+        window = check_time_range(time)
         area = None if aoi is None else query_area(aoi)
         with self._tx(write=False) as conn:
             found = conn.execute(
@@ -252,8 +253,12 @@ class DatasetMixin(Connected):
             if len({r.variable_id for r in found}) > 1:
                 raise InvalidArgument("find_datasets: the instances must all belong to the same variable")
             clauses = record_clauses(
-                conn, name=name, tags=tags, time=time, case_insensitive=case_insensitive, area_driven=area is not None
+                conn, name=name, tags=tags, case_insensitive=case_insensitive, area_driven=area is not None
             )
+            # with an area, on the datasets' copy of their record's datetime, which the spatial index tests
+            # (see db.schema); else on the records', whose index can drive a short window
+            when = records_table.c.datetime if area is None else datasets.c.record_datetime
+            clauses += time_clauses(when, window)
             stmt = (
                 sa.select(*R_LABELS, *dataset_columns(footprints))
                 .select_from(datasets.join(records_table, records_table.c.id == datasets.c.record_id))

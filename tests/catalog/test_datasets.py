@@ -200,7 +200,7 @@ def test_find_datasets_uses_the_indexes(gc, instance) -> None:
             conn.exec_driver_sql("ANALYZE")
             sql = conn.connection.dbapi_connection.cursor().mogrify(statement, params).decode()
             plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql.replace("%", "%%")).scalars())
-            assert "ix_datasets_instance_footprint" in plan and "Seq Scan on datasets" not in plan, plan
+            assert "ix_datasets_instance_footprint_datetime" in plan and "Seq Scan on datasets" not in plan, plan
         else:
             plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
             assert "datasets_rtree VIRTUAL TABLE INDEX" in plan, plan
@@ -281,3 +281,17 @@ def test_area_record_searches_go_through_the_aois(gc, tiled) -> None:
         assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "records" for n in nodes), plan
     else:
         assert "ix_records_aoi_id_datetime (aoi_id=? AND datetime>? AND datetime<?)" in plan, plan
+
+
+def test_area_searches_drop_other_dates_in_the_index(gc, instance, tiled) -> None:
+    """With an area and a time window, the datasets' spatial index also tests the record datetime they copy
+    (PostgreSQL): the datasets of other dates are never read. The answers are those of a plain filter."""
+    recs, tiles = tiled
+    area, time = box(0.5, 0.5, 2.5, 3.5), ("2023-04-01", "2023-05-15")
+    want = _expected(recs, tiles, area, time, lambda t: True)
+    call = lambda: gc.find_datasets(instance, aoi=area, time=time)  # noqa: E731
+    assert [r.id for r, _ in call()] == [r.id for r in want]
+    plan = last_statement_plan(gc, call)
+    if gc.backend == "postgresql":
+        scans = [n for n, _ in plan_nodes(plan) if n.get("Index Name") == "ix_datasets_instance_footprint_datetime"]
+        assert scans and all("record_datetime" in n["Index Cond"] for n in scans), plan

@@ -219,7 +219,8 @@ def row_encoder(table: sa.Table, columns: Sequence[str], dialect: Dialect) -> Ca
 
     Geometry columns are not for this: encode them in one call with :func:`geometries_ewkb`.
     """
-    procs = [(i, table.c[name].type.bind_processor(dialect)) for i, name in enumerate(columns)]
+    # the type as the dialect implements it: SQLite's DATETIME writes its own text, a generic DateTime none
+    procs = [(i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for i, name in enumerate(columns)]
     if any(isinstance(table.c[name].type, Geometry4326) for name in columns):
         raise ValueError("row_encoder: encode geometry columns with geometries_ewkb")
     active = [(i, p) for i, p in procs if p is not None]
