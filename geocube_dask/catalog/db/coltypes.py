@@ -189,9 +189,14 @@ class FloatText(TypeDecorator[float]):
         return None if value is None else float(value)
 
 
+# One encoder for every value: json.dumps with options builds a new encoder per call (bulk writes
+# encode three JSON columns per dataset row).
+_JSON_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_text(value: Any) -> str:
     """The text :class:`JSONText` stores for ``value`` (also used by bulk COPY writes)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _JSON_ENCODER.encode(value)
 
 
 def float_text(value: float) -> str:

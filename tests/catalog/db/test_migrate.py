@@ -81,6 +81,7 @@ def test_two_processes_open_a_fresh_database_at_once(fresh_url: str, spawn_pool)
     gc.close()
 
 
+@pytest.mark.filterwarnings("ignore:Did not recognize type 'geometry'")
 def test_datasets_get_their_records_datetimes_when_migrated(fresh_url: str) -> None:
     """0005 copies each record's datetime onto its datasets (here: a catalogue taken back to 0003, which
     drops the copy, then opened again); searches by time and area then find what they did."""
