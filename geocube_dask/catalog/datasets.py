@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -70,6 +71,13 @@ def _cached_id(cache: dict[Any, str], value: Any, resolve: Callable[[Any], str])
 R_LABELS = tuple(
     (sa.type_coerce(c, sa.Text) if c.name == "tags" else c).label(f"r_{c.name}") for c in RECORD_COLUMNS
 )
+
+
+@lru_cache(maxsize=4096)
+def _parsed_tags(text: str) -> dict[str, str]:
+    """Record tags from their JSON text; records share a few tag sets, so each is parsed once (callers
+    copy the dict: a Record's tags are its own)."""
+    return json.loads(text)
 
 
 def delete_dataset_rows(conn: Connection, ids: Sequence[int]) -> list[str]:
@@ -280,6 +288,6 @@ class DatasetMixin(Connected):
             rec = recs.get(row[0])
             if rec is None:
                 rid, rname, when, tags, aoi_id = row[: len(R_LABELS)]
-                rec = recs[rid] = Record(rid, rname, when, json.loads(tags), aoi_id)
+                rec = recs[rid] = Record(rid, rname, when, dict(_parsed_tags(tags)), aoi_id)
             out.append((rec, ds))
         return out

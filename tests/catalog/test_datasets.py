@@ -124,6 +124,15 @@ def test_find_datasets_without_footprints(gc, instance, scenes) -> None:
         gc.find_datasets(instance, footprints="no")
 
 
+def test_found_records_own_their_tags(gc, instance, scenes) -> None:
+    """Records of one tag set parsed once still get their own dicts: changing one changes no other."""
+    first = gc.find_datasets(instance, tags={"c": "S2"})
+    changed = first[0][0]
+    changed.tags["c"] = "changed"
+    assert {r.tags["c"] for r, _ in first if r.id != changed.id} == {"S2"}
+    assert {r.tags["c"] for r, _ in gc.find_datasets(instance, tags={"c": "S2"})} == {"S2"}
+
+
 def test_cube_plans_read_no_footprints(gc, instance, scenes) -> None:
     """A cube plan needs neither footprint: its catalogue query does not select them."""
     statements = []
