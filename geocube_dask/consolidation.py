@@ -85,7 +85,7 @@ def create(
     lay = gc.get_layout(layout.name if isinstance(layout, Layout) else layout)
     area = None if aoi is None else query_area(aoi)
     record_ids = None if records is None else [r.id if isinstance(r, Record) else str(r) for r in records]
-    rows = gc.find_datasets(inst, records=record_ids, tags=tags, time=time, aoi=area)
+    rows = gc.find_datasets(inst, records=record_ids, tags=tags, time=time, aoi=area, footprints=False)
     if not rows:
         raise InvalidArgument(
             f"nothing to consolidate: no ACTIVE dataset of instance {inst.name!r} matches the request "

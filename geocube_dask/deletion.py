@@ -43,7 +43,7 @@ def create(
     inst = instance if isinstance(instance, Instance) else gc.get_instance(instance)
     record_ids = None if records is None else [r.id if isinstance(r, Record) else str(r) for r in records]
     rows = gc.find_datasets(inst, records=record_ids, tags=tags, time=time,
-                            aoi=None if aoi is None else query_area(aoi), status=None)
+                            aoi=None if aoi is None else query_area(aoi), status=None, footprints=False)
     if not rows:
         raise InvalidArgument(f"nothing to delete: no dataset of instance {inst.name!r} matches the request")
     payload = {"instance_id": inst.id, "datasets": [d.id for _, d in rows],

@@ -77,7 +77,7 @@ class Geocube(Catalog):
     ) -> list[tuple[PlanRecord, Source]]:
         if records is not None:
             records = [r.id if isinstance(r, Record) else str(r) for r in records]
-        rows = self.find_datasets(instances, records=records, tags=tags, time=time, aoi=area)
+        rows = self.find_datasets(instances, records=records, tags=tags, time=time, aoi=area, footprints=False)
         return [(PlanRecord(rec.id, rec.name, rec.datetime), source_of(rec, ds)) for rec, ds in rows]
 
     def get_cube_plan(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,9 +20,9 @@ from sqlalchemy.engine import Connection
 from ..entities import Container, Dataset, DatasetStatus, Instance, Record
 from ..errors import InvalidArgument, NotFound
 from .db import schema
-from .db.dataset_rows import DATASET_COLUMNS, check_status, datasets_from_rows, load_datasets
+from .db.dataset_rows import DATASET_COLUMNS, check_status, dataset_columns, datasets_from_rows, load_datasets
 from .db.engine import Connected
-from .db.filters import check_paging, check_pattern, match, paged
+from .db.filters import check_paging, check_pattern, check_time_range, match, paged, time_clauses
 from .db.schema import containers, datasets
 from .db.schema import records as records_table
 from .db.spatial import exact_last, intersects
@@ -70,6 +71,13 @@ def _cached_id(cache: dict[Any, str], value: Any, resolve: Callable[[Any], str])
 R_LABELS = tuple(
     (sa.type_coerce(c, sa.Text) if c.name == "tags" else c).label(f"r_{c.name}") for c in RECORD_COLUMNS
 )
+
+
+@lru_cache(maxsize=4096)
+def _parsed_tags(text: str) -> dict[str, str]:
+    """Record tags from their JSON text; records share a few tag sets, so each is parsed once (callers
+    copy the dict: a Record's tags are its own)."""
+    return json.loads(text)
 
 
 def delete_dataset_rows(conn: Connection, ids: Sequence[int]) -> list[str]:
@@ -226,15 +234,21 @@ class DatasetMixin(Connected):
         status: DatasetStatus | str | Iterable[DatasetStatus | str] | None = DatasetStatus.ACTIVE,
         case_insensitive: bool = False,
         name: str | None = None,
+        footprints: bool = True,
     ) -> list[tuple[Record, Dataset]]:
         """The datasets behind a cube: ``(record, dataset)`` pairs ordered by record datetime, record id, dataset id.
 
         Datasets of ``instances`` (one or several instances of the same variable) whose record is in
         ``records`` (if given) and matches ``name``/``tags``/``time`` (as in list_records), whose
         footprint intersects ``aoi`` (EPSG:4326; exact test) and whose status is ``status`` (None: any).
+        ``footprints=False`` leaves the footprints out (``footprint_wkt`` and ``footprint_4326_wkt`` are
+        empty): what a cube plan asks for, as it needs neither and they are most of a row's bytes.
         """
+        if not isinstance(footprints, bool):
+            raise InvalidArgument(f"footprints must be True or False, not {footprints!r}")
         inst_ids = _instance_ids(instances)
         statuses = _statuses(status)
+        window = check_time_range(time)
         area = None if aoi is None else query_area(aoi)
         with self._tx(write=False) as conn:
             found = conn.execute(
@@ -246,9 +260,15 @@ class DatasetMixin(Connected):
                 raise NotFound(f"no instance with id {sorted(missing)[0]!r}: see list_instances()")
             if len({r.variable_id for r in found}) > 1:
                 raise InvalidArgument("find_datasets: the instances must all belong to the same variable")
-            clauses = record_clauses(conn, name=name, tags=tags, time=time, case_insensitive=case_insensitive)
+            clauses = record_clauses(
+                conn, name=name, tags=tags, case_insensitive=case_insensitive, area_driven=area is not None
+            )
+            # with an area, on the datasets' copy of their record's datetime, which the spatial index tests
+            # (see db.schema); else on the records', whose index can drive a short window
+            when = records_table.c.datetime if area is None else datasets.c.record_datetime
+            clauses += time_clauses(when, window)
             stmt = (
-                sa.select(*R_LABELS, *DATASET_COLUMNS)
+                sa.select(*R_LABELS, *dataset_columns(footprints))
                 .select_from(datasets.join(records_table, records_table.c.id == datasets.c.record_id))
                 .where(datasets.c.instance_id.in_(inst_ids), *clauses)
             )
@@ -261,13 +281,13 @@ class DatasetMixin(Connected):
             else:
                 stmt = stmt.order_by(records_table.c.datetime, records_table.c.id, datasets.c.id)
             rows = conn.execute(stmt).all()
-        found = datasets_from_rows(rows)
+        found = datasets_from_rows(rows, len(R_LABELS), footprints)
         recs: dict[str, Record] = {}
         out = []
         for row, ds in zip(rows, found, strict=True):
-            rec = recs.get(row.r_id)
+            rec = recs.get(row[0])
             if rec is None:
-                tags = json.loads(row.r_tags)
-                rec = recs[row.r_id] = Record(row.r_id, row.r_name, row.r_datetime, tags, row.r_aoi_id)
+                rid, rname, when, tags, aoi_id = row[: len(R_LABELS)]
+                rec = recs[rid] = Record(rid, rname, when, dict(_parsed_tags(tags)), aoi_id)
             out.append((rec, ds))
         return out

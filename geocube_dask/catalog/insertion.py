@@ -12,6 +12,7 @@ one dataset per file. The status of an existing identical dataset is left as it 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import shapely
@@ -23,7 +24,7 @@ from ..errors import IncompatibleDataset, InvalidArgument, NotFound
 from .db.bulk import write_claims, write_containers, write_datasets
 from .db.dataset_rows import load_datasets
 from .db.schema import containers, dataset_bands, datasets, instances, records, variables
-from .db.sqlutil import check_ids_exist, chunks
+from .db.sqlutil import chunks
 from .geometry import unique_footprints_4326
 from .ingest.prepared import check_all_prepared
 from .ingest.requests import PreparedDataset
@@ -85,6 +86,22 @@ def _check_instances(conn: Connection, items: Sequence[tuple[str, str, PreparedD
             )
 
 
+def _record_datetimes(conn: Connection, ids: Sequence[str]) -> dict[str, datetime]:
+    """The datetime of each record, which its datasets copy; NotFound naming a missing one. On PostgreSQL
+    the records stay locked ``FOR KEY SHARE`` until the commit (see :func:`.db.sqlutil.check_ids_exist`)."""
+    found: dict[str, datetime] = {}
+    for part in chunks(list(ids)):
+        stmt = sa.select(records.c.id, records.c.datetime).where(records.c.id.in_(part))
+        if conn.dialect.name == "postgresql":
+            stmt = stmt.with_for_update(read=True, key_share=True)
+        found.update((str(r.id), r.datetime) for r in conn.execute(stmt))
+    missing = [i for i in ids if i not in found]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise NotFound(f"no record with id {missing[0]!r}{more}")
+    return found
+
+
 def _ensure_containers(conn: Connection, uris: Sequence[str], managed: bool) -> None:
     """Create the containers that do not exist; on PostgreSQL lock the others ``FOR KEY SHARE`` until the
     commit, so that tidy cannot delete one between now and the insert of the datasets that refer to it
@@ -130,12 +147,12 @@ def insert_datasets(
         return []
     check_all_prepared([p for _, _, p in items])
     shapes, index = unique_footprints_4326([p.footprint_4326_wkt for _, _, p in items], "footprint_4326_wkt")
-    check_ids_exist(conn, records.c.id, list(dict.fromkeys(r for r, _, _ in items)), "record", key_share=True)
+    when = _record_datetimes(conn, list(dict.fromkeys(r for r, _, _ in items)))
     _check_instances(conn, items)
     _ensure_containers(conn, list(dict.fromkeys(p.uri for _, _, p in items)), managed)
 
     geoms, wkts = shapes[index], shapely.to_wkt(shapes, rounding_precision=-1)[index]
-    new_ids = write_datasets(conn, items, status.value, geoms)
+    new_ids = write_datasets(conn, items, status.value, geoms, [when[r] for r, _, _ in items])
     claims = [(p.uri, p.subdir, int(b), i) for (_, _, p), i in zip(items, new_ids, strict=True) for b in p.bands]
     claimed = write_claims(conn, claims)
     result: list[Dataset | None] = [None] * len(items)

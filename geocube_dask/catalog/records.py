@@ -213,21 +213,38 @@ def record_clauses(
     name: Any = None,
     tags: Any = None,
     time: Any = None,
-    aoi: Any = None,
     case_insensitive: bool = False,
+    area_driven: bool = False,
 ) -> list[sa.ColumnElement[bool]]:
-    """WHERE clauses on ``records`` for the usual filters (validated here; see list_records)."""
+    """WHERE clauses on ``records`` for the name, tag and time filters (validated here; see list_records).
+
+    ``area_driven``: an area narrows the query, so tags are looked up per record the area keeps (see
+    :func:`.db.filters.tag_clauses`).
+    """
     if not isinstance(case_insensitive, bool):
         raise InvalidArgument(f"case_insensitive must be True or False, not {case_insensitive!r}")
     clauses: list[sa.ColumnElement[bool]] = []
     if name is not None:
         clauses.append(match(records.c.name, check_pattern(name, "record name pattern"), case_insensitive))
-    clauses += tag_clauses(record_tags, records.c.id, check_tag_filters(tags), case_insensitive)
+    clauses += tag_clauses(record_tags, records.c.id, check_tag_filters(tags), case_insensitive, area_driven)
     clauses += time_clauses(records.c.datetime, check_time_range(time))
-    if aoi is not None:
-        area = query_area(aoi)
-        clauses.append(records.c.aoi_id.in_(sa.select(aois.c.id).where(intersects(conn, aois, area))))
     return clauses
+
+
+def records_in_area(conn: Connection, clauses: Sequence[sa.ColumnElement[bool]], area: Any) -> sa.Select[Any]:
+    """The records matching ``clauses`` whose AOI intersects ``area``, ordered by datetime then id.
+
+    The area drives: the AOIs it meets are found through their spatial index, then each AOI's records
+    through the ``(aoi_id, datetime)`` index. On PostgreSQL a LATERAL subquery per AOI says so (left to its
+    default costs, the planner reads every record of the time window and hashes them against the AOIs).
+    """
+    in_area = intersects(conn, aois, area)
+    if conn.dialect.name != "postgresql":
+        stmt = sa.select(*RECORD_COLUMNS).where(records.c.aoi_id.in_(sa.select(aois.c.id).where(in_area)), *clauses)
+        return stmt.order_by(records.c.datetime, records.c.id)
+    per_aoi = sa.select(*RECORD_COLUMNS).where(records.c.aoi_id == aois.c.id, *clauses).offset(0).lateral("r")
+    stmt = sa.select(*per_aoi.c).select_from(aois.join(per_aoi, sa.true())).where(in_area)
+    return stmt.order_by(per_aoi.c.datetime, per_aoi.c.id)
 
 
 def load_record(conn: Connection, rid: str, *, for_update: bool = False) -> Record:
@@ -302,11 +319,15 @@ class RecordMixin(Connected):
         ``limit`` records.
         """
         lim, offset = check_paging(limit, page)
+        area = None if aoi is None else query_area(aoi)
         with self._tx(write=False) as conn:
             clauses = record_clauses(
-                conn, name=name, tags=tags, time=time, aoi=aoi, case_insensitive=case_insensitive
+                conn, name=name, tags=tags, time=time, case_insensitive=case_insensitive, area_driven=area is not None
             )
-            stmt = sa.select(*RECORD_COLUMNS).where(*clauses).order_by(records.c.datetime, records.c.id)
+            if area is None:
+                stmt = sa.select(*RECORD_COLUMNS).where(*clauses).order_by(records.c.datetime, records.c.id)
+            else:
+                stmt = records_in_area(conn, clauses, area)
             return [record_from_row(r) for r in conn.execute(paged(stmt, lim, offset))]
 
     def get_record_aoi(self, record: Record | str) -> MultiPolygon | None:

@@ -65,3 +65,37 @@ def prepared(
         real_min=real_min, real_max=real_max, exponent=exponent, crs="EPSG:4326", transform=transform,
         width=100, height=100, overviews=((50, 50), (25, 25)), footprint_wkt=fp.wkt, footprint_4326_wkt=fp.wkt,
     )
+
+
+def last_statement_plan(gc: Any, call: Any) -> Any:
+    """Run ``call()`` and return the plan of the last statement it executed: PostgreSQL's ``EXPLAIN (FORMAT
+    JSON)`` tree (after ``ANALYZE``, so that the estimates are those of the data), or SQLite's ``EXPLAIN
+    QUERY PLAN`` lines joined by newlines."""
+    statements = []
+
+    def grab(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        statements.append((statement, params))
+
+    if gc.backend == "postgresql":
+        with gc._tx() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    sa.event.listen(gc._engine, "before_cursor_execute", grab)
+    try:
+        call()
+    finally:
+        sa.event.remove(gc._engine, "before_cursor_execute", grab)
+    statement, params = statements[-1]
+    with gc._tx(write=False) as conn:
+        if gc.backend == "postgresql":
+            cursor = conn.connection.dbapi_connection.cursor()
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, params)
+            return cursor.fetchone()[0][0]["Plan"]
+        return "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
+
+
+def plan_nodes(node: dict[str, Any], parent: dict[str, Any] | None = None) -> list[tuple[dict[str, Any], Any]]:
+    """Every node of a PostgreSQL JSON plan, with its parent (None for the root)."""
+    out = [(node, parent)]
+    for child in node.get("Plans", []):
+        out += plan_nodes(child, node)
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from shapely.geometry import Point, box
 import geocube_dask as gd
 from geocube_dask.entities import DatasetStatus
 
-from .helpers import prepared, table_counts
+from .helpers import last_statement_plan, plan_nodes, prepared, table_counts
 
 
 def test_managed_containers(gc, record, instance) -> None:
@@ -122,6 +123,47 @@ def test_find_datasets_order_and_filters(gc, instance, scenes) -> None:
     assert len(gc.find_datasets(instance, name="S2_1*")) == 2
 
 
+def test_find_datasets_without_footprints(gc, instance, scenes) -> None:
+    """footprints=False gives the same pairs, in the same order, with the footprints left empty; the area
+    test is still exact (a point on the shared edge finds both files, one beside them none)."""
+    for kwargs in ({}, {"aoi": Point(1, 0.5)}, {"aoi": box(0.2, 0.2, 0.3, 0.3), "tags": {"c": "S2"}},
+                   {"aoi": Point(2.5, 0.5)}):
+        full = gc.find_datasets(instance, **kwargs)
+        lean = gc.find_datasets(instance, footprints=False, **kwargs)
+        blank = [(r, replace(d, footprint_wkt="", footprint_4326_wkt="")) for r, d in full]
+        assert lean == blank, kwargs
+        assert all(d.footprint_wkt and d.footprint_4326_wkt for _, d in full)
+    assert len(gc.find_datasets(instance, aoi=Point(1, 0.5), footprints=False)) == 20
+    with pytest.raises(gd.InvalidArgument, match="footprints"):
+        gc.find_datasets(instance, footprints="no")
+
+
+def test_found_records_own_their_tags(gc, instance, scenes) -> None:
+    """Records of one tag set parsed once still get their own dicts: changing one changes no other."""
+    first = gc.find_datasets(instance, tags={"c": "S2"})
+    changed = first[0][0]
+    changed.tags["c"] = "changed"
+    assert {r.tags["c"] for r, _ in first if r.id != changed.id} == {"S2"}
+    assert {r.tags["c"] for r, _ in gc.find_datasets(instance, tags={"c": "S2"})} == {"S2"}
+
+
+def test_cube_plans_read_no_footprints(gc, instance, scenes) -> None:
+    """A cube plan needs neither footprint: its catalogue query does not select them."""
+    statements = []
+
+    def grab(conn, cursor, statement, params, context, executemany) -> None:
+        statements.append(statement)
+
+    sa.event.listen(gc._engine, "before_cursor_execute", grab)
+    try:
+        plan = gc.get_cube_plan(instance, crs="EPSG:4326", resolution=0.01, bounds=(0, 0, 2, 1))
+    finally:
+        sa.event.remove(gc._engine, "before_cursor_execute", grab)
+    assert len({s.dataset_id for img in plan.images for s in img.sources}) == 20
+    finds = [s for s in statements if "container_uri" in s]  # the query that reads datasets
+    assert finds and not any("footprint_wkt" in s for s in finds), statements
+
+
 def test_find_datasets_status(gc, instance, scenes) -> None:
     _, ds, _ = scenes
     gc.set_datasets_status([ds[0].id], "INACTIVE")
@@ -182,8 +224,98 @@ def test_find_datasets_uses_the_indexes(gc, instance) -> None:
             conn.exec_driver_sql("ANALYZE")
             sql = conn.connection.dbapi_connection.cursor().mogrify(statement, params).decode()
             plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + sql.replace("%", "%%")).scalars())
-            assert "ix_datasets_instance_footprint" in plan and "Seq Scan on datasets" not in plan, plan
+            assert "ix_datasets_instance_footprint_datetime" in plan and "Seq Scan on datasets" not in plan, plan
         else:
             plan = "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params))
             assert "datasets_rtree VIRTUAL TABLE INDEX" in plan, plan
             assert "SCAN datasets" not in plan.replace("SCAN datasets_rtree", ""), plan
+
+
+LEVELS = ("L1", "L2", "L2", "l2")  # L2 common, one spelled in lower case
+CLOUDS = ("low", "mid", "high")
+
+
+@pytest.fixture
+def tiled(gc, instance):
+    """1,200 records on 30 tiles of 1° over a year, tagged with a level (mostly L2) and, every other one, a
+    cloud class, each with one dataset covering its tile: ``(records, tiles)``."""
+    base = datetime(2023, 1, 1, tzinfo=UTC)
+    tiles = [box(x, y, x + 1, y + 1) for x in range(6) for y in range(5)]
+    recs = gc.create_records([
+        {"name": f"R{i}", "datetime": base + timedelta(hours=7 * i), "aoi": tiles[i % 30],
+         "tags": {"level": LEVELS[i % 4], **({"cloud": CLOUDS[i % 3]} if i % 2 else {})}}
+        for i in range(1200)
+    ])
+    gc.add_datasets([(r, instance, prepared(f"/{i}.tif", tiles[i % 30])) for i, r in enumerate(recs)])
+    return recs, tiles
+
+
+def _expected(recs, tiles, area, time, keep):
+    """The records a search should return, found by plain Python: AOI (= footprint) meets the area, in the
+    time window, ``keep(tags)``; ordered by datetime then id."""
+    start, end = (datetime.fromisoformat(t).replace(tzinfo=UTC) for t in time)
+    found = [r for i, r in enumerate(recs) if tiles[i % 30].intersects(area) and start <= r.datetime < end
+             and keep(r.tags)]
+    return sorted(found, key=lambda r: (r.datetime, r.id))
+
+
+@pytest.mark.parametrize(("tags", "case_insensitive", "keep"), [
+    ({"level": "L2"}, False, lambda t: t["level"] == "L2"),
+    ({"level": "l2"}, True, lambda t: t["level"].lower() == "l2"),
+    ({"level": "L*"}, False, lambda t: t["level"].startswith("L")),
+    ({"cloud": None}, False, lambda t: "cloud" in t),
+    ({"level": "L2", "cloud": "?i*"}, False, lambda t: t["level"] == "L2" and t.get("cloud", "")[1:2] == "i"),
+    ({"nope": None}, False, lambda t: False),
+])
+def test_area_and_tag_searches_match_a_plain_filter(gc, instance, tiled, tags, case_insensitive, keep) -> None:
+    """With an area, tags are tested per record: the same answers as the tag filters' plain definition."""
+    recs, tiles = tiled
+    area, time = box(1.5, 1.5, 3.2, 2.5), ("2023-02-01", "2023-09-01")
+    want = _expected(recs, tiles, area, time, keep)
+    found = gc.find_datasets(instance, aoi=area, time=time, tags=tags, case_insensitive=case_insensitive)
+    assert [r.id for r, _ in found] == [r.id for r in want]
+    listed = gc.list_records(aoi=area, time=time, tags=tags, case_insensitive=case_insensitive)
+    assert listed == want
+    assert gc.list_records(aoi=area, time=time, tags=tags, case_insensitive=case_insensitive, limit=5, page=1) == (
+        want[5:10])
+
+
+def test_area_searches_probe_tags_per_record(gc, instance, tiled) -> None:
+    """With an area, a common tag value is looked up per record the area keeps, not read for all the records
+    that hold it (PostgreSQL used to hash every record_tags row of the value for each query)."""
+    area, time, tags = box(1.5, 1.5, 3.2, 2.5), ("2023-01-01", "2024-01-01"), {"level": "L2"}
+    for call in (lambda: gc.find_datasets(instance, aoi=area, time=time, tags=tags),
+                 lambda: gc.list_records(aoi=area, time=time, tags=tags)):
+        plan = last_statement_plan(gc, call)
+        if gc.backend == "postgresql":
+            tag_scans = [(n, p) for n, p in plan_nodes(plan) if n.get("Relation Name") == "record_tags"]
+            assert tag_scans and all(n.get("Parent Relationship") == "SubPlan" for n, _ in tag_scans), plan
+        else:
+            assert "CORRELATED" in plan and "SEARCH record_tags" in plan and "SCAN record_tags" not in plan, plan
+
+
+def test_area_record_searches_go_through_the_aois(gc, tiled) -> None:
+    """list_records(aoi=…) finds the AOIs in the area, then each one's records of the time window through the
+    (aoi_id, datetime) index: never a scan of the records."""
+    area, time = box(1.5, 1.5, 3.2, 2.5), ("2023-03-01", "2023-05-01")
+    plan = last_statement_plan(gc, lambda: gc.list_records(aoi=area, time=time))
+    if gc.backend == "postgresql":
+        nodes = [n for n, _ in plan_nodes(plan)]
+        assert any(n.get("Index Name") == "ix_records_aoi_id_datetime" for n in nodes), plan
+        assert not any(n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "records" for n in nodes), plan
+    else:
+        assert "ix_records_aoi_id_datetime (aoi_id=? AND datetime>? AND datetime<?)" in plan, plan
+
+
+def test_area_searches_drop_other_dates_in_the_index(gc, instance, tiled) -> None:
+    """With an area and a time window, the datasets' spatial index also tests the record datetime they copy
+    (PostgreSQL): the datasets of other dates are never read. The answers are those of a plain filter."""
+    recs, tiles = tiled
+    area, time = box(0.5, 0.5, 2.5, 3.5), ("2023-04-01", "2023-05-15")
+    want = _expected(recs, tiles, area, time, lambda t: True)
+    call = lambda: gc.find_datasets(instance, aoi=area, time=time)  # noqa: E731
+    assert [r.id for r, _ in call()] == [r.id for r in want]
+    plan = last_statement_plan(gc, call)
+    if gc.backend == "postgresql":
+        scans = [n for n, _ in plan_nodes(plan) if n.get("Index Name") == "ix_datasets_instance_footprint_datetime"]
+        assert scans and all("record_datetime" in n["Index Cond"] for n in scans), plan

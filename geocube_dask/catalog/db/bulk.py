@@ -20,6 +20,7 @@ Claims are inserted in key order so that concurrent writers lock rows in the sam
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from .sqlutil import dialect_insert
 DATASET_COLUMNS = (
     "id", "record_id", "instance_id", "container_uri", "subdir", "bands", "dtype", "nodata", "min", "max",
     "real_min", "real_max", "exponent", "status", "crs", "transform", "width", "height", "overviews",
-    "footprint_wkt", "footprint_4326",
+    "footprint_wkt", "record_datetime", "footprint_4326",
 )
 Claim = tuple[str, str, int, int]  # (container_uri, subdir, band, dataset_id)
 Item = tuple[str, str, PreparedDataset]  # (record_id, instance_id, prepared)
@@ -61,7 +62,7 @@ def write_containers(conn: Connection, uris: Sequence[str], managed: bool) -> se
     return set(conn.execute(stmt, [{"uri": u, "managed": managed} for u in uris]).scalars())
 
 
-def _dataset_values(item: Item, status: str) -> tuple[Any, ...]:
+def _dataset_values(item: Item, status: str, when: datetime) -> tuple[Any, ...]:
     """The Python values of one ``datasets`` row (DATASET_COLUMNS without id and footprint), as a plain
     INSERT would receive them; the column types encode them (:func:`.coltypes.row_encoder`)."""
     rec, inst, p = item
@@ -69,33 +70,33 @@ def _dataset_values(item: Item, status: str) -> tuple[Any, ...]:
     return (
         rec, inst, p.uri, p.subdir, [int(b) for b in p.bands], f.dtype, f.nodata, f.min, f.max,
         float(p.real_min), float(p.real_max), float(p.exponent), status, p.crs, [float(t) for t in p.transform],
-        int(p.width), int(p.height), [[int(w), int(h)] for w, h in p.overviews], p.footprint_wkt,
+        int(p.width), int(p.height), [[int(w), int(h)] for w, h in p.overviews], p.footprint_wkt, when,
     )
 
 
 _VALUE_COLUMNS = DATASET_COLUMNS[1:-1]  # what _dataset_values gives
 
 
-def write_datasets(conn: Connection, items: Sequence[Item], status: str, geoms: np.ndarray) -> list[int]:
-    """Insert dataset rows for ``items`` with footprints ``geoms`` (validated, 2D) and return the new ids,
-    in order."""
+def write_datasets(
+    conn: Connection, items: Sequence[Item], status: str, geoms: np.ndarray, datetimes: Sequence[datetime]
+) -> list[int]:
+    """Insert dataset rows for ``items`` with footprints ``geoms`` (validated, 2D) and their records'
+    ``datetimes``, and return the new ids, in order."""
     if not items:
         return []
     encode = row_encoder(datasets, _VALUE_COLUMNS, conn.dialect)
     footprints = geometries_ewkb(geoms)
+    values = (_dataset_values(item, status, when) for item, when in zip(items, datetimes, strict=True))
     if conn.dialect.name == "postgresql":
         ids = next_ids(conn, "datasets", "id", len(items))
         lines = (
-            f"{i}\t{copy_line(encode(_dataset_values(item, status)))}\t{wkb.hex()}\n"
-            for i, item, wkb in zip(ids, items, footprints, strict=True)
+            f"{i}\t{copy_line(encode(v))}\t{wkb.hex()}\n" for i, v, wkb in zip(ids, values, footprints, strict=True)
         )
         copy_lines(conn, "datasets", DATASET_COLUMNS, lines)
         return ids
     first = _sqlite_next_id(conn, "datasets")
     ids = list(range(first, first + len(items)))
-    rows = [
-        (i, *encode(_dataset_values(item, status)), wkb) for i, item, wkb in zip(ids, items, footprints, strict=True)
-    ]
+    rows = [(i, *encode(v), wkb) for i, v, wkb in zip(ids, values, footprints, strict=True)]
     marks = ", ".join("?" * len(DATASET_COLUMNS))
     conn.exec_driver_sql(f"INSERT INTO datasets ({', '.join(DATASET_COLUMNS)}) VALUES ({marks})", rows)
     insert_rtree(conn, "datasets", ids, geoms)

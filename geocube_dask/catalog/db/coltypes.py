@@ -189,9 +189,14 @@ class FloatText(TypeDecorator[float]):
         return None if value is None else float(value)
 
 
+# One encoder for every value: json.dumps with options builds a new encoder per call (bulk writes
+# encode three JSON columns per dataset row).
+_JSON_ENCODER = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def json_text(value: Any) -> str:
     """The text :class:`JSONText` stores for ``value`` (also used by bulk COPY writes)."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _JSON_ENCODER.encode(value)
 
 
 def float_text(value: float) -> str:
@@ -219,7 +224,8 @@ def row_encoder(table: sa.Table, columns: Sequence[str], dialect: Dialect) -> Ca
 
     Geometry columns are not for this: encode them in one call with :func:`geometries_ewkb`.
     """
-    procs = [(i, table.c[name].type.bind_processor(dialect)) for i, name in enumerate(columns)]
+    # the type as the dialect implements it: SQLite's DATETIME writes its own text, a generic DateTime none
+    procs = [(i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for i, name in enumerate(columns)]
     if any(isinstance(table.c[name].type, Geometry4326) for name in columns):
         raise ValueError("row_encoder: encode geometry columns with geometries_ewkb")
     active = [(i, p) for i, p in procs if p is not None]

@@ -1,8 +1,13 @@
 """Dataset rows ↔ Dataset entities, shared by every query that returns datasets.
 
-JSON list columns (bands, transform, overviews) are read as text and parsed through a small cache: in a
-catalogue they take few distinct values (the same tiling, the same overviews), and find_datasets may
-return a thousand rows per cube request. Data formats are cached the same way.
+JSON list columns (bands, transform, overviews) and the nodata text are read as text and parsed through
+small caches: in a catalogue they take few distinct values (the same tiling, the same overviews, a few
+data formats), and find_datasets may return a thousand rows per cube request. Rows are read by position,
+the status through a dict: building a Dataset costs little more than its constructor.
+
+The footprints are the widest columns by far (the lon/lat footprint is densified: about 1.3 kB of WKB
+per row) and a cube plan needs neither: :func:`dataset_columns` selects them only when asked; the
+Datasets then have empty ``footprint_wkt`` and ``footprint_4326_wkt``.
 """
 
 from __future__ import annotations
@@ -22,25 +27,35 @@ from .coltypes import Geometry4326WKB, geometries_from_wkb
 from .schema import datasets
 from .sqlutil import chunks
 
-# JSON columns are read as text and parsed by _json_tuple (cached: a few distinct values repeat a lot);
-# the footprint as WKB, parsed for all rows in one call.
-_JSON_COLUMNS = ("bands", "transform", "overviews")
-DATASET_COLUMNS = tuple(
-    sa.type_coerce(c, sa.Text).label(c.name) if c.name in _JSON_COLUMNS
-    else sa.type_coerce(c, Geometry4326WKB()).label(c.name) if c.name == "footprint_4326"
-    else c
-    for c in datasets.c
+# The columns of a Dataset, in the order of its constructor (footprints apart); read as text where the
+# value is parsed through a cache here.
+_FIELDS = (
+    "id", "record_id", "instance_id", "container_uri", "subdir", "bands", "dtype", "nodata", "min", "max",
+    "real_min", "real_max", "exponent", "status", "crs", "transform", "width", "height", "overviews",
 )
+_AS_TEXT = ("bands", "transform", "overviews", "nodata")
+_BASE_COLUMNS = tuple(
+    sa.type_coerce(datasets.c[name], sa.Text).label(name) if name in _AS_TEXT else datasets.c[name]
+    for name in _FIELDS
+)
+_FOOTPRINT_COLUMNS = (
+    datasets.c.footprint_wkt,
+    sa.type_coerce(datasets.c.footprint_4326, Geometry4326WKB()).label("footprint_4326"),  # WKB, parsed in bulk
+)
+DATASET_COLUMNS = _BASE_COLUMNS + _FOOTPRINT_COLUMNS
+_STATUS = {s.value: s for s in DatasetStatus}
+
+
+def dataset_columns(footprints: bool = True) -> tuple[sa.ColumnElement[Any], ...]:
+    """The columns :func:`datasets_from_rows` reads, with or without the two footprints."""
+    return DATASET_COLUMNS if footprints else _BASE_COLUMNS
 
 
 @lru_cache(maxsize=256)
-def _dformat(dtype: str, nodata_text: str | None, lo: float, hi: float) -> DFormat:
+def cached_dformat(dtype: str, nodata_text: str | None, lo: float, hi: float) -> DFormat:
+    """The DFormat of a row, its nodata as the stored text (``'nan'``, ``'-10000.0'``, None): data formats
+    are immutable and few, so each is built once."""
     return DFormat(dtype, None if nodata_text is None else float(nodata_text), lo, hi)
-
-
-def cached_dformat(dtype: str, nodata: float | None, lo: float, hi: float) -> DFormat:
-    """DFormats are immutable and few: build each once (NaN nodata keyed by its text)."""
-    return _dformat(dtype, None if nodata is None else repr(nodata), lo, hi)
 
 
 @lru_cache(maxsize=4096)
@@ -53,33 +68,6 @@ def _json_tuple(text: str) -> tuple[Any, ...]:
     return freeze(json.loads(text))
 
 
-def dataset_from_row(row: Any, footprint_4326_wkt: str | None = None) -> Dataset:
-    """A Dataset from a row selected with DATASET_COLUMNS (``footprint_4326_wkt`` if already computed)."""
-    wkt = footprint_4326_wkt
-    if wkt is None:
-        wkt = _wkts([row.footprint_4326])[0]
-    return Dataset(
-        id=row.id,
-        record_id=row.record_id,
-        instance_id=row.instance_id,
-        uri=row.container_uri,
-        subdir=row.subdir,
-        bands=_json_tuple(row.bands),
-        dformat=cached_dformat(row.dtype, row.nodata, row.min, row.max),
-        real_min=row.real_min,
-        real_max=row.real_max,
-        exponent=row.exponent,
-        status=DatasetStatus(row.status),
-        crs=row.crs,
-        transform=_json_tuple(row.transform),
-        width=row.width,
-        height=row.height,
-        overviews=_json_tuple(row.overviews),
-        footprint_wkt=row.footprint_wkt,
-        footprint_4326_wkt=wkt,
-    )
-
-
 def _wkts(wkbs: Sequence[bytes]) -> list[str]:
     """WKT of WKB footprints, each distinct one converted once (the files of an acquisition, and the
     revisits of a tile, share their footprint), in two vectorised calls."""
@@ -90,12 +78,27 @@ def _wkts(wkbs: Sequence[bytes]) -> list[str]:
     return [distinct[w] for w in wkbs]
 
 
-def datasets_from_rows(rows: Sequence[Any]) -> list[Dataset]:
-    """Datasets from rows, converting footprints to WKT in one vectorised call."""
+def datasets_from_rows(rows: Sequence[Sequence[Any]], start: int = 0, footprints: bool = True) -> list[Dataset]:
+    """Datasets from rows holding :func:`dataset_columns` (``footprints`` as selected) from position
+    ``start`` on; footprints are converted to WKT in one vectorised call."""
     if not rows:
         return []
-    wkts = _wkts([r.footprint_4326 for r in rows])
-    return [dataset_from_row(r, w) for r, w in zip(rows, wkts, strict=True)]
+    stop = start + len(_FIELDS)
+    if footprints:
+        fps = list(zip([r[stop] for r in rows], _wkts([r[stop + 1] for r in rows]), strict=True))
+    else:
+        fps = [("", "")] * len(rows)
+    out = []
+    status, dformat, json_tuple = _STATUS.__getitem__, cached_dformat, _json_tuple
+    for row, (fp, fp_4326) in zip(rows, fps, strict=True):
+        (ds_id, record_id, instance_id, uri, subdir, bands, dtype, nodata, lo, hi, real_min, real_max, exponent,
+         st, crs, transform, width, height, overviews) = row[start:stop]
+        out.append(Dataset(
+            ds_id, record_id, instance_id, uri, subdir, json_tuple(bands), dformat(dtype, nodata, lo, hi),
+            real_min, real_max, exponent, status(st), crs, json_tuple(transform), width, height,
+            json_tuple(overviews), fp, fp_4326,
+        ))
+    return out
 
 
 def check_status(status: Any) -> DatasetStatus:

@@ -103,11 +103,25 @@ _PG_UUID_OID = 2950
 _UUID_AS_TEXT = psycopg2.extensions.new_type((_PG_UUID_OID,), "GC_UUID_TEXT", psycopg2.extensions.UNICODE)
 
 
+# Session settings of every catalogue connection. JIT compilation costs 20-30 ms per query, more than any
+# catalogue query takes, and PostGIS declares its spatial functions so costly that an ordinary cube query
+# over a few hundred km (a plan cost above jit_above_cost) would pay it.
+PG_SESSION_SETTINGS = {"jit": "off"}
+
+
 def _on_pg_connect(dbapi_connection: Any, _record: Any) -> None:
     # Our uuid columns are strings in Python (``Uuid(as_uuid=False)``): read them as text instead of
     # building a uuid.UUID per value that SQLAlchemy turns back into text (a cube query returns
     # thousands). Registered after SQLAlchemy's own uuid type caster, so this one wins.
     psycopg2.extensions.register_type(_UUID_AS_TEXT, dbapi_connection)
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True  # SET outside any transaction: it lasts for the session
+    try:
+        with dbapi_connection.cursor() as cursor:
+            for name, value in PG_SESSION_SETTINGS.items():
+                cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
+    finally:
+        dbapi_connection.autocommit = autocommit
 
 
 def make_engine(url: sa.URL) -> Engine:

@@ -24,7 +24,11 @@ def field(value: Any) -> str:
     if value is None:
         return "\\N"
     if isinstance(value, str):
-        return value.translate(_ESCAPES)
+        # translate() maps character by character: ten times the cost of looking for the four first,
+        # and text values (uris, WKT, JSON) almost never hold one
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return value.translate(_ESCAPES)
+        return value
     if isinstance(value, bool):
         return "t" if value else "f"
     if isinstance(value, float):

@@ -6,7 +6,10 @@ them for queries, and a test checks that the migrated database and this descript
 Spatial search:
 
 - PostgreSQL: geometry columns are PostGIS ``geometry(…, 4326)`` with GiST indexes; the datasets' one is
-  over ``(instance_id, footprint_4326)`` (``btree_gist``), as every cube query filters both.
+  over ``(instance_id, footprint_4326, record_datetime)`` (``btree_gist``), as every cube query filters the
+  instance and the area, and most a time window: ``datasets.record_datetime`` is a copy of its record's
+  datetime (which never changes), so that the index drops the datasets of other dates before the table
+  is read.
 - SQLite (no SpatiaLite): geometry columns are WKB blobs; each has an R*Tree virtual table
   ``<table>_rtree(id, minx, maxx, miny, maxy)`` keyed by the row id (:data:`RTREES`). The catalogue
   code inserts R*Tree rows with the geometries; ``AFTER DELETE`` triggers remove them. Queries use the
@@ -62,7 +65,7 @@ records = sa.Table(
     sa.Column("aoi_id", BigId, sa.ForeignKey("aois.id"), nullable=True),
     sa.UniqueConstraint("name", "datetime", "tags_hash", name="uq_records_identity"),
     sa.Index("ix_records_datetime_id", "datetime", "id"),
-    sa.Index("ix_records_aoi_id", "aoi_id"),
+    sa.Index("ix_records_aoi_id_datetime", "aoi_id", "datetime"),
 )
 
 record_tags = sa.Table(
@@ -141,6 +144,7 @@ datasets = sa.Table(
     sa.Column("overviews", JSONText, nullable=False),
     sa.Column("footprint_wkt", sa.Text, nullable=False),
     sa.Column("footprint_4326", Geometry4326("GEOMETRY"), nullable=False),
+    sa.Column("record_datetime", UTCDateTime, nullable=False),  # the record's (never changes), for the index
     sa.CheckConstraint("status IN ('ACTIVE', 'INACTIVE', 'TODELETE')", name="status"),
     sa.Index("ix_datasets_record_instance", "record_id", "instance_id"),
     sa.Index("ix_datasets_instance_status", "instance_id", "status"),

@@ -72,19 +72,24 @@ def intersects(conn: Connection, table: sa.Table, area: BaseGeometry) -> sa.Colu
     return sa.and_(_boxes_meet(conn, table, area), _exact(conn, column, area))
 
 
+_EXACT_GEOMETRY = "gc_exact_geometry"  # the candidates' geometry, tested by the outer query, not returned
+
+
 def exact_last(
     conn: Connection, stmt: sa.Select[Any], table: sa.Table, area: BaseGeometry, order_by: Sequence[str]
 ) -> sa.Select[Any]:
-    """``stmt`` (unordered, selecting ``table``'s geometry column under its own name) restricted to the rows
-    whose geometry intersects ``area``, ordered by the named output columns.
+    """``stmt`` (unordered, selecting from ``table``) restricted to the rows whose geometry intersects
+    ``area``, ordered by the named output columns; its columns are returned, the geometry only if it selects it.
 
     The index search joins ``stmt``'s filters; the exact test runs on the rows they keep, in an outer query
     (``OFFSET 0`` keeps the planners from merging the two levels). See the module docstring.
     """
     column = table.c[GEOMETRY_COLUMNS[table.name]]
-    candidates = stmt.where(_boxes_meet(conn, table, area)).offset(0).subquery("candidates")
-    exact = _exact(conn, candidates.c[column.name], area)
-    return sa.select(*candidates.c).where(exact).order_by(*(candidates.c[name] for name in order_by))
+    inner = stmt.add_columns(column.label(_EXACT_GEOMETRY)).where(_boxes_meet(conn, table, area))
+    candidates = inner.offset(0).subquery("candidates")
+    exact = _exact(conn, candidates.c[_EXACT_GEOMETRY], area)
+    returned = [c for c in candidates.c if c.name != _EXACT_GEOMETRY]
+    return sa.select(*returned).where(exact).order_by(*(candidates.c[name] for name in order_by))
 
 
 def insert_rtree(conn: Connection, table_name: str, ids: Sequence[int], geoms: Sequence[BaseGeometry]) -> None:

@@ -14,8 +14,9 @@ from ..helpers import prepared
 
 
 def test_cached_dformats() -> None:
-    a = cached_dformat("float32", math.nan, 0.0, 1.0)
-    assert a is cached_dformat("float32", float("nan"), 0.0, 1.0) and math.isnan(a.nodata)
+    a = cached_dformat("float32", "nan", 0.0, 1.0)
+    assert a is cached_dformat("float32", "nan", 0.0, 1.0) and math.isnan(a.nodata)
+    assert cached_dformat("int16", "-10000.0", 0.0, 1.0).nodata == -10000.0
     assert cached_dformat("uint8", None, 0.0, 1.0).nodata is None
 
 

@@ -66,3 +66,17 @@ def test_catalog_is_a_context_manager(catalog_url: str) -> None:
     with gd.connect(catalog_url) as gc:
         assert "***" in gc.url or gc.url.startswith("sqlite")
         assert repr(gc).startswith("Geocube(")
+
+
+def test_postgres_sessions_compile_no_queries(postgis_worker_url: str) -> None:
+    """JIT compilation is off on catalogue connections: it costs more than any catalogue query takes, and
+    PostGIS's declared function costs put ordinary spatial queries above jit_above_cost."""
+    gc = gd.connect(postgis_worker_url)
+    try:
+        for _ in range(2):  # a new connection, then one back from the pool
+            with gc._tx(write=False) as conn:
+                assert conn.exec_driver_sql("SHOW jit").scalar_one() == "off"
+            with gc._tx() as conn:
+                conn.exec_driver_sql("SELECT 1")
+    finally:
+        gc.close()

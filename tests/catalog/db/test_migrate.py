@@ -7,11 +7,12 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from shapely.geometry import box
 
 import geocube_dask as gd
 from geocube_dask.catalog.db.engine import begin, database_url, make_engine
 from geocube_dask.catalog.db.migrate import _config, current_revisions, head_revision, migrate
-from geocube_dask.catalog.db.schema import metadata
+from geocube_dask.catalog.db.schema import datasets, metadata, records
 from geocube_dask.entities import Task, TaskState
 
 from ..helpers import prepared
@@ -44,7 +45,7 @@ def test_connect_migrates_a_fresh_database_once(fresh_url: str) -> None:
     engine.dispose()
 
 
-SPATIAL_INDEXES = {"ix_aois_geom", "ix_datasets_instance_footprint", "ix_grid_cells_geom_4326"}
+SPATIAL_INDEXES = {"ix_aois_geom", "ix_datasets_instance_footprint_datetime", "ix_grid_cells_geom_4326"}
 
 
 @pytest.mark.filterwarnings("ignore:Did not recognize type 'geometry'")
@@ -115,3 +116,31 @@ def test_export_jobs_migration_keeps_jobs_logs_tasks_and_locks(gc, instance, mak
     assert gc.load_job("e1") == exported and len(gc.find_jobs(type="export")) == 1
     with gc._tx() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM locks")).scalar_one() == 2
+
+
+@pytest.mark.filterwarnings("ignore:Did not recognize type 'geometry'")
+def test_datasets_get_their_records_datetimes_when_migrated(fresh_url: str) -> None:
+    """0006 copies each record's datetime onto its datasets (here: a catalogue taken back to 0003, which
+    drops the copy, then opened again); searches by time and area then find what they did."""
+    gc = gd.connect(fresh_url)
+    inst = gc.instantiate(gc.create_variable("v", ("uint8", 0, 0, 1), ["b"]), "i")
+    recs = gc.create_records([{"name": f"r{i}", "datetime": f"2024-0{i + 1}-1{i}T0{i}:30:00Z"} for i in range(3)])
+    gc.add_datasets([(r, inst, prepared(f"/{n}/{i}.tif")) for i, r in enumerate(recs) for n in range(2)])
+    gc.close()
+    engine = make_engine(database_url(fresh_url))
+    with begin(engine) as conn:
+        command.downgrade(_config(conn), "0003")
+    with begin(engine, write=False) as conn:
+        assert "record_datetime" not in {c["name"] for c in sa.inspect(conn).get_columns("datasets")}
+    migrate(engine)
+    with begin(engine, write=False) as conn:
+        pairs = conn.execute(
+            sa.select(datasets.c.record_datetime, records.c.datetime)
+            .select_from(datasets.join(records, records.c.id == datasets.c.record_id))
+        ).all()
+    engine.dispose()
+    assert len(pairs) == 6 and all(copy == original for copy, original in pairs)
+    gc = gd.connect(fresh_url)
+    found = gc.find_datasets(inst, aoi=box(0.2, 0.2, 0.3, 0.3), time=("2024-02-01", "2024-04-01"))
+    gc.close()
+    assert [r.name for r, _ in found] == ["r1", "r1", "r2", "r2"]
