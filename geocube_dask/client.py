@@ -380,10 +380,11 @@ class RemoteGeocube(StacMixin):
 
     def find_datasets(self, instances: Any, *, records: Iterable[Record | str] | None = None, tags: Any = None,
                       time: Any = None, aoi: Any = None, status: Any = DatasetStatus.ACTIVE,
-                      case_insensitive: bool = False, name: str | None = None) -> list[tuple[Record, Dataset]]:
+                      case_insensitive: bool = False, name: str | None = None,
+                      footprints: bool = True) -> list[tuple[Record, Dataset]]:
         data = self._call("POST", "/datasets/find", json=dict(
             instances=instances, records=records, tags=tags, time=time, aoi=aoi, status=status,
-            case_insensitive=case_insensitive, name=name))
+            case_insensitive=case_insensitive, name=name, footprints=footprints))
         return [(wire.load(d["record"], Record), wire.load(d["dataset"], Dataset)) for d in data]
 
     def set_datasets_status(self, ids: Iterable[Dataset | int], status: DatasetStatus | str) -> None:

@@ -14,6 +14,8 @@ from geocube_dask.entities import DatasetStatus
 
 from .helpers import last_statement_plan, plan_nodes, prepared, table_counts
 
+SQL_PLANS = "reads the SQL the catalogue sends and the plans the database makes of it"
+
 
 def test_managed_containers(gc, record, instance) -> None:
     gc.add_datasets([(record, instance, prepared("/mine.tif"))])
@@ -147,6 +149,7 @@ def test_found_records_own_their_tags(gc, instance, scenes) -> None:
     assert {r.tags["c"] for r, _ in gc.find_datasets(instance, tags={"c": "S2"})} == {"S2"}
 
 
+@pytest.mark.local_only(SQL_PLANS)
 def test_cube_plans_read_no_footprints(gc, instance, scenes) -> None:
     """A cube plan needs neither footprint: its catalogue query does not select them."""
     statements = []
@@ -280,6 +283,7 @@ def test_area_and_tag_searches_match_a_plain_filter(gc, instance, tiled, tags, c
         want[5:10])
 
 
+@pytest.mark.local_only(SQL_PLANS)
 def test_area_searches_probe_tags_per_record(gc, instance, tiled) -> None:
     """With an area, a common tag value is looked up per record the area keeps, not read for all the records
     that hold it (PostgreSQL used to hash every record_tags row of the value for each query)."""
@@ -294,6 +298,7 @@ def test_area_searches_probe_tags_per_record(gc, instance, tiled) -> None:
             assert "CORRELATED" in plan and "SEARCH record_tags" in plan and "SCAN record_tags" not in plan, plan
 
 
+@pytest.mark.local_only(SQL_PLANS)
 def test_area_record_searches_go_through_the_aois(gc, tiled) -> None:
     """list_records(aoi=…) finds the AOIs in the area, then each one's records of the time window through the
     (aoi_id, datetime) index: never a scan of the records."""
@@ -307,6 +312,7 @@ def test_area_record_searches_go_through_the_aois(gc, tiled) -> None:
         assert "ix_records_aoi_id_datetime (aoi_id=? AND datetime>? AND datetime<?)" in plan, plan
 
 
+@pytest.mark.local_only(SQL_PLANS)
 def test_area_searches_drop_other_dates_in_the_index(gc, instance, tiled) -> None:
     """With an area and a time window, the datasets' spatial index also tests the record datetime they copy
     (PostgreSQL): the datasets of other dates are never read. The answers are those of a plain filter."""

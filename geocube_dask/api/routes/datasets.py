@@ -80,6 +80,7 @@ class DatasetFind(Body):
     status: Status = "ACTIVE"
     case_insensitive: Bool = False
     name: OptStr = None
+    footprints: Bool = True
 
 
 class DatasetIds(Body):
