@@ -41,6 +41,7 @@ CRSs depend on each warper's approximations).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,27 +76,74 @@ TOOLS = (GEOCUBE, GEOCUBE_LOAD, ODC, STACKSTAC, FLOOR)  # "floor" stands for bot
 TARGETS = {ODC: 1.3, STACKSTAC: 1.5, FLOOR_OVR: 0.7}
 
 
+# The fractional-pixel offset of the "offset" grid: the 20 m grid moved by (0.3, -0.45) of its pixel, so
+# that no source level is on it (nothing is read as is) and no pixel centre lies on a source pixel edge.
+OFFSET_PX = (0.3, -0.45)
+# The EPSG:3857 grid: 28 m Web Mercator pixels (about 19.6 m on the ground at 45.6°N) over the bounding
+# box of the 20 m grid's extent.
+MERCATOR_RES = 28.0
+
+
+def mercator_grid() -> Grid:
+    """The main extent in EPSG:3857, a CRS no source uses."""
+    from pyproj import Transformer
+
+    minx, miny, maxx, maxy = colls.MAIN_GRID.bounds
+    t = np.linspace(0.0, 1.0, 65)
+    along_x, along_y = minx + t * (maxx - minx), miny + t * (maxy - miny)
+    xs = np.concatenate([along_x, np.full_like(t, maxx), along_x, np.full_like(t, minx)])
+    ys = np.concatenate([np.full_like(t, miny), along_y, np.full_like(t, maxy), along_y])
+    mx, my = Transformer.from_crs(colls.MAIN_GRID.crs, "EPSG:3857", always_xy=True).transform(xs, ys)
+    r = MERCATOR_RES
+    x0, y0 = math.floor(min(mx) / r) * r, math.ceil(max(my) / r) * r
+    shape = (math.ceil((y0 - min(my)) / r), math.ceil((max(mx) - x0) / r))
+    return Grid("EPSG:3857", (r, 0.0, x0, 0.0, -r, y0), shape)
+
+
+def scenario_grid(kind: str) -> Grid:
+    """The output grid called ``kind``: 20m, 25m, 80m, 20m-offset or 3857."""
+    main = colls.MAIN_GRID
+    if kind == "20m":
+        return main
+    if kind == "25m":
+        return main.scaled(1.25)
+    if kind == "80m":
+        return main.scaled(4)
+    if kind == "20m-offset":
+        a, b, c, d, e, f = main.transform
+        return Grid(main.crs, (a, b, c + OFFSET_PX[0] * a, d, e, f + OFFSET_PX[1] * e), main.shape)
+    if kind == "3857":
+        return mercator_grid()
+    raise ValueError(f"unknown grid {kind!r}")
+
+
 @dataclass(frozen=True)
 class Scenario:
-    """One output request: grid scale (1 = 20 m), resampling, grouping."""
+    """One output request: output grid (see :func:`scenario_grid`), resampling, grouping."""
 
     name: str
-    scale: int
+    grid_kind: str
     resampling: str
     group: str | None
 
     def grid(self) -> Grid:
         """The output grid."""
-        return colls.MAIN_GRID if self.scale == 1 else colls.MAIN_GRID.scaled(self.scale)
+        return scenario_grid(self.grid_kind)
 
 
 SCENARIOS = (
-    Scenario("20m-nearest", 1, "nearest", None),
-    Scenario("20m-bilinear", 1, "bilinear", None),
-    Scenario("20m-nearest-day", 1, "nearest", "day"),
-    Scenario("80m-nearest", 4, "nearest", None),
-    Scenario("80m-bilinear", 4, "bilinear", None),
-    Scenario("80m-nearest-day", 4, "nearest", "day"),
+    Scenario("20m-nearest", "20m", "nearest", None),
+    Scenario("20m-bilinear", "20m", "bilinear", None),
+    Scenario("20m-cubic", "20m", "cubic", None),
+    Scenario("20m-nearest-day", "20m", "nearest", "day"),
+    Scenario("25m-nearest", "25m", "nearest", None),
+    Scenario("25m-bilinear", "25m", "bilinear", None),
+    Scenario("25m-cubic", "25m", "cubic", None),
+    Scenario("offset-nearest", "20m-offset", "nearest", None),
+    Scenario("3857-bilinear", "3857", "bilinear", None),
+    Scenario("80m-nearest", "80m", "nearest", None),
+    Scenario("80m-bilinear", "80m", "bilinear", None),
+    Scenario("80m-nearest-day", "80m", "nearest", "day"),
 )
 
 
@@ -123,7 +171,7 @@ def build_jobs(coll: colls.Collection, scen: Scenario, tool: str, repeat: int, o
     return {
         "kind": "cube",
         "tool": tool,
-        "scenario": scen.name if tool not in (FLOOR, FLOOR_OVR) else f"{scen.scale}",
+        "scenario": scen.name if tool not in (FLOOR, FLOOR_OVR) else scen.grid_kind,
         "items_multiband": str(coll.items_multiband),
         "items_perband": str(coll.items_perband),
         "scenes": str(coll.scenes_json),
@@ -148,21 +196,21 @@ def run(tools: list[str], scenarios: list[Scenario], repeat: int) -> dict[str, d
     for t in TOOLS:  # table order, whatever the order asked
         if t in tools:
             runs.extend([FLOOR, FLOOR_OVR] if t == FLOOR else [t])
-    floors: dict[tuple[int, str], dict[str, Any]] = {}
+    floors: dict[tuple[str, str], dict[str, Any]] = {}
     results: dict[str, dict[str, Any]] = {}
     print(f"collection: {len(coll.scenes)} scenes, {coll.size_bytes() / 1e9:.2f} GB in {coll.root}", flush=True)
     for scen in scenarios:
         results[scen.name] = {}
         for tool in runs:
-            if tool in (FLOOR, FLOOR_OVR) and (scen.scale, tool) in floors:
-                results[scen.name][tool] = floors[(scen.scale, tool)]
+            if tool in (FLOOR, FLOOR_OVR) and (scen.grid_kind, tool) in floors:
+                results[scen.name][tool] = floors[(scen.grid_kind, tool)]
                 continue
             job = build_jobs(coll, scen, tool, repeat, out_dir)
             if job["save"]:
                 Path(job["save"]).unlink(missing_ok=True)  # a failed run leaves no stale output behind
             res = run_job(job, work, timeout=3600)
             if tool in (FLOOR, FLOOR_OVR):
-                floors[(scen.scale, tool)] = res
+                floors[(scen.grid_kind, tool)] = res
             results[scen.name][tool] = res
             status = res.get("error", "").splitlines()[-1:] if "error" in res else [fmt_seconds(res["time"]) + " s"]
             print(f"  {scen.name:<16} {LABELS[tool]:<17} {status[0] if status else 'failed'}", flush=True)
