@@ -43,9 +43,10 @@ _BILINEAR4_MIN_WEIGHT = 0.00001
 _GENERAL_MIN_WEIGHT = 0.000001
 _UNNORMALISED_BAND = 0.00001
 _OPTS = {"cache": True, "nogil": True}
+_INLINE = {"cache": True, "nogil": True, "inline": "always"}
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _is_valid(v, nodata, has_nodata):  # type: ignore[no-untyped-def]
     """valid_mask for one value: not the nodata value, not NaN."""
     if has_nodata and v == nodata:
@@ -53,7 +54,7 @@ def _is_valid(v, nodata, has_nodata):  # type: ignore[no-untyped-def]
     return v == v
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _map(v, mapping):  # type: ignore[no-untyped-def]
     """Mapping.apply on one float64 value; ``mapping`` = (identity, min_in, max_in, min_out, max_out, exponent)."""
     if mapping[0] != 0.0:
@@ -64,7 +65,7 @@ def _map(v, mapping):  # type: ignore[no-untyped-def]
     return mapping[3] + (mapping[4] - mapping[3]) * t
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _store(out, b, r, c, v, mapping, cast):  # type: ignore[no-untyped-def]
     """Map ``v`` (float64), cast it as mapping.cast does and write it; ``cast`` = (integer, lo, hi)."""
     v = _map(v, mapping)
@@ -103,7 +104,7 @@ def paint_near(src, index, inside, nodata, has_nodata, out, direct, mapping, cas
                     _store(out, b, r, c, np.float64(v), mapping, cast)
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y):  # type: ignore[no-untyped-def]
     """Source position of pixel (r, c) of the window: separable axes, lattice interpolation or dense
     arrays. ``lat`` = (row0, col0, j0, k0, n): the window's origin in the grid, the lattice's first
@@ -126,7 +127,7 @@ def _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
     return ax0 * (1 - fy) + ax1 * fy, ay0 * (1 - fy) + ay1 * fy
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _domain(x, size):  # type: ignore[no-untyped-def]
     """(inside, containing pixel) along one axis (weights._domain)."""
     i = np.floor(x)
@@ -136,7 +137,7 @@ def _domain(x, size):  # type: ignore[no-untyped-def]
     return inside, int(min(i + up, size - 1))
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _half_split(x):  # type: ignore[no-untyped-def]
     """(floor(x - 0.5), x - 0.5 - floor(x - 0.5), fraction of x) from the exact split (weights._half_split)."""
     i = np.floor(x)
@@ -146,7 +147,7 @@ def _half_split(x):  # type: ignore[no-untyped-def]
     return i - 1.0, f + 0.5, f
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _bilinear4_axis(x, w):  # type: ignore[no-untyped-def]
     """First tap and its two weights into ``w`` (weights._bilinear4_axis)."""
     i0, _, f = _half_split(x)
@@ -159,7 +160,7 @@ def _bilinear4_axis(x, w):  # type: ignore[no-untyped-def]
     return int(i0)
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _cubic4_axis(x, w):  # type: ignore[no-untyped-def]
     """First tap and the four Catmull-Rom weights into ``w`` (weights._cubic4_axis, _cubic4_weights)."""
     i0, d, _ = _half_split(x)
@@ -173,7 +174,7 @@ def _cubic4_axis(x, w):  # type: ignore[no-untyped-def]
     return int(i0) - 1
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _kernel(kernel, t):  # type: ignore[no-untyped-def]
     """weights._k_bilinear, _k_cubic and _k_bspline on one argument."""
     if kernel == K_BILINEAR:
@@ -194,7 +195,7 @@ def _kernel(kernel, t):  # type: ignore[no-untyped-def]
     return ((-4.0 * (u1 * u1 * u1) + 6.0 * (u0 * u0 * u0)) + -4.0 * (u2 * u2 * u2)) + u3 * u3 * u3
 
 
-@njit(**_OPTS)
+@njit(**_INLINE)
 def _general_axis(x, kernel, s, init, w):  # type: ignore[no-untyped-def]
     """First tap and the len(w) weights K((k - d) * min(s, 1)) for k = init… into ``w`` (weights._general_axis)."""
     i0, d, _ = _half_split(x)
@@ -204,7 +205,41 @@ def _general_axis(x, kernel, s, init, w):  # type: ignore[no-untyped-def]
     return int(i0) + init
 
 
+@njit(**_INLINE)
+def _axis(kind, kernel, s, init, x, size, w):  # type: ignore[no-untyped-def]
+    """One axis of one point: (inside, containing pixel, first tap, taps) and the taps' weights in ``w``.
+    The general kernel's leading and trailing taps of weight 0 are left out: they add exact zeros to
+    both sums (the validity rules do not count taps; see the module docstring)."""
+    inside, centre = _domain(x, size)
+    if kind == BILINEAR4:
+        return inside, centre, _bilinear4_axis(x, w), 2
+    if kind == CUBIC4:
+        return inside, centre, _cubic4_axis(x, w), 4
+    first = _general_axis(x, kernel, s, init, w)
+    lo = 0
+    hi = w.shape[0]
+    while lo < hi and w[lo] == 0.0:
+        lo += 1
+    while hi > lo and w[hi - 1] == 0.0:
+        hi -= 1
+    for k in range(lo, hi):
+        w[k - lo] = w[k]
+    return inside, centre, first + lo, hi - lo
+
+
 @njit(**_OPTS)
+def _axes(kind, kernel, s, init, pos, origin, size, ok, centre, first, count, weights, b_first,  # type: ignore[no-untyped-def]
+          b_weights):
+    """:func:`_axis` for every position in ``pos`` (relative to ``origin``), into the per-point buffers;
+    for cubic, also the bilinear taps of its fallback (``b_first``, ``b_weights``)."""
+    for p in range(pos.shape[0]):
+        x = pos[p] - origin
+        ok[p], centre[p], first[p], count[p] = _axis(kind, kernel, s, init, x, size, weights[p])
+        if kind == CUBIC4:
+            b_first[p] = _bilinear4_axis(x, b_weights[p])
+
+
+@njit(**_INLINE)
 def _wsum(src, b, ox, wx, nx, oy, wy, ny, nodata, has_nodata, height, width):  # type: ignore[no-untyped-def]
     """(Σ_j wy_j · Σ_i wx_i · v_ji, the same sum of the weights, every tap inside and valid) over the taps
     ``ox + i``, ``oy + j`` (i < nx, j < ny) that are inside the array and valid (taps.py's order)."""
@@ -233,6 +268,78 @@ def _wsum(src, b, ox, wx, nx, oy, wy, ny, nodata, has_nodata, height, width):  #
 
 
 @njit(**_OPTS)
+def _row_bilinear4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
+    """Paint row ``r`` of ``out`` from the axes of its points (``xa``, ``ya``: ok, centre, first, count,
+    weights, fallback first, fallback weights; ``same_y``: ``ya`` holds one point for the whole row)."""
+    x_ok, x_centre, x_first, _, x_w, _, _ = xa
+    y_ok, y_centre, y_first, _, y_w, _, _ = ya
+    height, width = src.shape[1], src.shape[2]
+    for c in range(out.shape[2]):
+        q = 0 if same_y else c
+        if not (x_ok[c] and y_ok[q]):
+            continue
+        for b in range(src.shape[0]):
+            if not _is_valid(src[b, y_centre[q], x_centre[c]], nodata, has_nodata):
+                continue
+            num, den, _ = _wsum(src, b, x_first[c], x_w[c], 2, y_first[q], y_w[q], 2, nodata, has_nodata, height,
+                                width)
+            if den >= _BILINEAR4_MIN_WEIGHT:
+                _store(out, b, r, c, num / den, mapping, cast)
+
+
+@njit(**_OPTS)
+def _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
+    """:func:`_row_bilinear4` for GDAL's 4×4 cubic, which is the bilinear formula where a tap is missing."""
+    x_ok, x_centre, x_first, _, x_w, xb_first, xb_w = xa
+    y_ok, y_centre, y_first, _, y_w, yb_first, yb_w = ya
+    height, width = src.shape[1], src.shape[2]
+    for c in range(out.shape[2]):
+        q = 0 if same_y else c
+        if not (x_ok[c] and y_ok[q]):
+            continue
+        ox, oy = x_first[c], y_first[q]
+        inside = ox >= 0 and ox + 3 <= width - 1 and oy >= 0 and oy + 3 <= height - 1
+        for b in range(src.shape[0]):
+            if not _is_valid(src[b, y_centre[q], x_centre[c]], nodata, has_nodata):
+                continue
+            if inside:
+                num, den, full = _wsum(src, b, ox, x_w[c], 4, oy, y_w[q], 4, nodata, has_nodata, height, width)
+                if full:
+                    _store(out, b, r, c, num, mapping, cast)
+                    continue
+            num, den, _ = _wsum(src, b, xb_first[c], xb_w[c], 2, yb_first[q], yb_w[q], 2, nodata, has_nodata,
+                                height, width)
+            if den >= _BILINEAR4_MIN_WEIGHT:
+                _store(out, b, r, c, num / den, mapping, cast)
+
+
+@njit(**_OPTS)
+def _row_general(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
+    """:func:`_row_bilinear4` for GDAL's general separable kernel."""
+    x_ok, x_centre, x_first, x_count, x_w, _, _ = xa
+    y_ok, y_centre, y_first, y_count, y_w, _, _ = ya
+    height, width = src.shape[1], src.shape[2]
+    for c in range(out.shape[2]):
+        q = 0 if same_y else c
+        if not (x_ok[c] and y_ok[q]):
+            continue
+        for b in range(src.shape[0]):
+            if not _is_valid(src[b, y_centre[q], x_centre[c]], nodata, has_nodata):
+                continue
+            num, den, _ = _wsum(src, b, x_first[c], x_w[c], x_count[c], y_first[q], y_w[q], y_count[q], nodata,
+                                has_nodata, height, width)
+            if den >= _GENERAL_MIN_WEIGHT:
+                _store(out, b, r, c, num if abs(den - 1.0) <= _UNNORMALISED_BAND else num / den, mapping, cast)
+
+
+@njit(**_OPTS)
+def _buffers(n, k):  # type: ignore[no-untyped-def]
+    """Per-point axis buffers for ``n`` points of ``k`` taps (see :func:`_axes`)."""
+    return (np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
+            np.zeros(n, dtype=np.int64), np.zeros((n, k)), np.zeros(n, dtype=np.int64), np.zeros((n, 2)))
+
+
+@njit(**_OPTS)
 def paint_interp(src, nodata, has_nodata, kind, kernel, kx, ky, sx_g, sy_g, init_x, init_y,  # type: ignore[no-untyped-def]
                  mode, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y, origin_x, origin_y,
                  out, mapping, cast):
@@ -242,56 +349,31 @@ def paint_interp(src, nodata, has_nodata, kind, kernel, kx, ky, sx_g, sy_g, init
     Positions (level grid pixels, see :func:`_position`): ``mode`` SEPARABLE (``sep_x`` (w,), ``sep_y``
     (h,)), LATTICE_NODES (``nodes_x``/``nodes_y`` and ``lat``) or DENSE (``dense_x``/``dense_y`` (h, w)).
     ``kind``: BILINEAR4, CUBIC4 or GENERAL (``kernel``, ``kx``/``ky`` taps from ``init_x``/``init_y``
-    along each axis, GDAL scales ``sx_g``/``sy_g``)."""
-    nb = src.shape[0]
+    along each axis, GDAL scales ``sx_g``/``sy_g``). The taps and weights are computed a row at a time
+    (once for all rows along x when the positions are separable)."""
     height, width = src.shape[1], src.shape[2]
     h, w = out.shape[1], out.shape[2]
-    wx = np.empty(max(kx, 4))
-    wy = np.empty(max(ky, 4))
-    bx = np.empty(2)
-    by = np.empty(2)
+    tx = max(kx, 4)
+    ty = max(ky, 4)
+    xa = _buffers(w, tx)
+    ya = _buffers(w, ty)
+    px = np.empty(w)
+    py = np.empty(w)
+    sep = mode == SEPARABLE
+    if sep:
+        _axes(kind, kernel, sx_g, init_x, sep_x, origin_x, width, *xa)
     for r in range(h):
-        for c in range(w):
-            px, py = _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
-            x = px - origin_x
-            y = py - origin_y
-            if not (np.isfinite(x) and np.isfinite(y)):
-                continue
-            in_x, cx = _domain(x, width)
-            in_y, cy = _domain(y, height)
-            if not (in_x and in_y):
-                continue
-            if kind == BILINEAR4:
-                ox = _bilinear4_axis(x, wx)
-                oy = _bilinear4_axis(y, wy)
-                nx = ny = 2
-            elif kind == CUBIC4:
-                ox = _cubic4_axis(x, wx)
-                oy = _cubic4_axis(y, wy)
-                nx = ny = 4
-            else:
-                ox = _general_axis(x, kernel, sx_g, init_x, wx[:kx])
-                oy = _general_axis(y, kernel, sy_g, init_y, wy[:ky])
-                nx, ny = kx, ky
-            fallback = kind == CUBIC4 and not (ox >= 0 and ox + 3 <= width - 1 and oy >= 0 and oy + 3 <= height - 1)
-            for b in range(nb):
-                if not _is_valid(src[b, cy, cx], nodata, has_nodata):
-                    continue
-                if kind == CUBIC4 and not fallback:
-                    num, den, full = _wsum(src, b, ox, wx, 4, oy, wy, 4, nodata, has_nodata, height, width)
-                    if full:
-                        _store(out, b, r, c, num, mapping, cast)
-                        continue
-                if kind == CUBIC4:  # GDAL's bilinear where a cubic tap is missing
-                    ox2 = _bilinear4_axis(x, bx)
-                    oy2 = _bilinear4_axis(y, by)
-                    num, den, full = _wsum(src, b, ox2, bx, 2, oy2, by, 2, nodata, has_nodata, height, width)
-                    if den >= _BILINEAR4_MIN_WEIGHT:
-                        _store(out, b, r, c, num / den, mapping, cast)
-                    continue
-                num, den, full = _wsum(src, b, ox, wx, nx, oy, wy, ny, nodata, has_nodata, height, width)
-                if kind == BILINEAR4:
-                    if den >= _BILINEAR4_MIN_WEIGHT:
-                        _store(out, b, r, c, num / den, mapping, cast)
-                elif den >= _GENERAL_MIN_WEIGHT:
-                    _store(out, b, r, c, num if abs(den - 1.0) <= _UNNORMALISED_BAND else num / den, mapping, cast)
+        if sep:
+            py[0] = sep_y[r]
+            _axes(kind, kernel, sy_g, init_y, py[:1], origin_y, height, *ya)
+        else:
+            for c in range(w):
+                px[c], py[c] = _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
+            _axes(kind, kernel, sx_g, init_x, px, origin_x, width, *xa)
+            _axes(kind, kernel, sy_g, init_y, py, origin_y, height, *ya)
+        if kind == BILINEAR4:
+            _row_bilinear4(src, nodata, has_nodata, out, r, xa, ya, sep, mapping, cast)
+        elif kind == CUBIC4:
+            _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, sep, mapping, cast)
+        else:
+            _row_general(src, nodata, has_nodata, out, r, xa, ya, sep, mapping, cast)
