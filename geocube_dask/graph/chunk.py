@@ -380,12 +380,19 @@ def _kernel_setup(
 
 
 def compute_chunk(
-    ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...]
+    ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...],
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w)."""
+    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w), computed into ``out``
+    ((bands, h, w) of the variable's type, e.g. a view of a larger array) when given."""
     dtype = np.dtype(ctx.dformat.dtype)
     nodata = ctx.dformat.nodata
-    out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
+    if out is None:
+        out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
+    else:
+        if out.shape != (ctx.nbands, h, w) or out.dtype != dtype:
+            raise ValueError(f"out must be {(ctx.nbands, h, w)} {dtype}, got {out.shape} {out.dtype}")
+        out[...] = nodata
     env = dict(ctx.env)
     set_block_cache_once(env.pop("GDAL_CACHEMAX", None) or gdal_cachemax(ctx.gdal_cachemax))
     with gdal_settings(env):

@@ -278,11 +278,35 @@ def _row_bilinear4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cas
         q = 0 if same_y else c
         if not (x_ok[c] and y_ok[q]):
             continue
+        ox, oy = x_first[c], y_first[q]
+        wx0, wx1 = x_w[c, 0], x_w[c, 1]
+        wy0, wy1 = y_w[q, 0], y_w[q, 1]
+        cx, cy = x_centre[c], y_centre[q]
+        # the point's containing pixel is inside, and the taps are at most one pixel past it
+        x1_in = ox + 1 < width
+        y1_in = oy + 1 < height
         for b in range(src.shape[0]):
-            if not _is_valid(src[b, y_centre[q], x_centre[c]], nodata, has_nodata):
+            if not _is_valid(src[b, cy, cx], nodata, has_nodata):
                 continue
-            num, den, _ = _wsum(src, b, x_first[c], x_w[c], 2, y_first[q], y_w[q], 2, nodata, has_nodata, height,
-                                width)
+            num = 0.0
+            den = 0.0
+            for j in range(2):
+                yy = oy + j
+                wy = wy0 if j == 0 else wy1
+                rn = 0.0
+                rd = 0.0
+                if j == 0 or y1_in:
+                    v = src[b, yy, ox]
+                    if _is_valid(v, nodata, has_nodata):
+                        rn += np.float64(v) * wx0
+                        rd += wx0
+                    if x1_in:
+                        v = src[b, yy, ox + 1]
+                        if _is_valid(v, nodata, has_nodata):
+                            rn += np.float64(v) * wx1
+                            rd += wx1
+                num += rn * wy
+                den += rd * wy
             if den >= _BILINEAR4_MIN_WEIGHT:
                 _store(out, b, r, c, num / den, mapping, cast)
 
