@@ -25,6 +25,8 @@ from ..errors import InvalidArgument
 from ..projection import same_crs
 from ..storage import check_block_cache, set_block_cache_once
 from .grid import GridSpec
+from .kernels import Resampler, compiled, corner_footprints, kernel_margin
+from .kernels.weights import _FOUR_SAMPLE_MIN_SCALE, _filter_init, _gdal_scale, _is_pixel_translation, _radius
 from .mapping import Mapping, cast, valid_mask
 from .plan import Source
 from .read import (
@@ -37,7 +39,7 @@ from .read import (
     read_error,
     read_window,
 )
-from .warp import SEPARABLE, LevelGrid, Positions, chunk_coords, chunk_positions
+from .warp import LevelGrid, Positions, chunk_coords, chunk_positions
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
 # The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does: a point
@@ -260,37 +262,23 @@ def _interp_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: Leve
                   scale: tuple[float, float]) -> _Interp | _Kernel | None:
     """The compiled kernel's set-up, or the numpy Resampler's where GDAL takes the nearest pixel instead
     (a source window one pixel wide or high, a whole-pixel translation at scale 1)."""
-    from .kernels import compiled, kernel_margin
-    from .kernels.weights import (
-        _FOUR_SAMPLE_MIN_SCALE,
-        _filter_init,
-        _gdal_scale,
-        _is_pixel_translation,
-        _radius,
-    )
-
     pos = chunk_positions(grid, row0, col0, h, w, lg)
-    if pos.layout == SEPARABLE:  # finite by construction (an affine map)
-        xs, ys = pos.sep_x, pos.sep_y
-        sx = sy = None
-    else:
-        sx, sy = pos.arrays()
-        finite = np.isfinite(sx) & np.isfinite(sy)
-        if not finite.any():
-            return None
-        xs, ys = sx[finite], sy[finite]
+    found, x0, x1, y0, y1 = compiled.position_bounds(pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y,
+                                                     pos.lattice, pos.dense_x, pos.dense_y, h, w)
+    if not found:
+        return None
     mx, my = kernel_margin(method, scale[0], scale[1])
-    c0 = max(0, int(np.floor(xs.min())) - mx)
-    c1 = min(lg.width, int(np.floor(xs.max())) + mx + 1)
-    r0 = max(0, int(np.floor(ys.min())) - my)
-    r1 = min(lg.height, int(np.floor(ys.max())) + my + 1)
+    c0, c1 = max(0, x0 - mx), min(lg.width, x1 + mx + 1)
+    r0, r1 = max(0, y0 - my), min(lg.height, y1 + my + 1)
     if c1 <= c0 or r1 <= r0:
         return None
     window = (r0, c0, r1 - r0, c1 - c0)
-    if sx is None or sy is None:
+    translation = False
+    if scale[0] == 1.0 and scale[1] == 1.0:  # what _is_pixel_translation tests first (and cheaply)
         sx, sy = pos.arrays()
-    if r1 - r0 == 1 or c1 - c0 == 1 or _is_pixel_translation(
-            sx - c0, sy - r0, np.isfinite(sx) & np.isfinite(sy), scale[0], scale[1]):
+        translation = _is_pixel_translation(sx - c0, sy - r0, np.isfinite(sx) & np.isfinite(sy), 1.0, 1.0)
+    if r1 - r0 == 1 or c1 - c0 == 1 or translation:
+        sx, sy = pos.arrays()
         return _kernel_setup(np.asarray(sx), np.asarray(sy), lg, method, scale)
     gx, gy = _gdal_scale(scale[0]), _gdal_scale(scale[1])
     four = gx >= _FOUR_SAMPLE_MIN_SCALE and gy >= _FOUR_SAMPLE_MIN_SCALE
@@ -344,8 +332,6 @@ def _kernel_setup(
     sx: np.ndarray, sy: np.ndarray, lg: LevelGrid, method: str, scale: tuple[float, float],
     corners: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _Kernel | None:
-    from .kernels import Resampler, corner_footprints, kernel_margin
-
     finite = np.isfinite(sx) & np.isfinite(sy)
     if not finite.any():
         return None
@@ -481,8 +467,6 @@ def _paint_resampled(
     if data.shape[1:] != (hh, ww):  # cannot happen: windows are clipped to the level grid
         raise RuntimeError(f"short read {data.shape} for window {setup.window} of {src.uri}")
     if isinstance(setup, _Gather):
-        from .kernels import compiled
-
         nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)
         inside = setup.inside if setup.inside is not None else _NO_MASK
         direct = sr.mapping.is_identity and data.dtype == out.dtype
@@ -490,8 +474,6 @@ def _paint_resampled(
                             _cast_arg(ctx.dformat))
         return
     if isinstance(setup, _Interp):
-        from .kernels import compiled
-
         nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)
         pos = setup.positions
         compiled.paint_interp(

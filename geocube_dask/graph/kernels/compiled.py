@@ -401,3 +401,24 @@ def paint_interp(src, nodata, has_nodata, kind, kernel, kx, ky, sx_g, sy_g, init
             _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, sep, mapping, cast)
         else:
             _row_general(src, nodata, has_nodata, out, r, xa, ya, sep, mapping, cast)
+
+
+@njit(**_OPTS)
+def position_bounds(mode, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y, h, w):  # type: ignore[no-untyped-def]
+    """(any, floor of the smallest x, of the largest x, of the smallest y, of the largest y) over the
+    window's positions (see :func:`_position`) whose coordinates are both finite."""
+    found = False
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    for r in range(h):
+        for c in range(w):
+            px, py = _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
+            if np.isfinite(px) and np.isfinite(py):
+                found = True
+                x0 = min(x0, px)
+                x1 = max(x1, px)
+                y0 = min(y0, py)
+                y1 = max(y1, py)
+    if not found:
+        return False, 0, 0, 0, 0
+    return True, int(np.floor(x0)), int(np.floor(x1)), int(np.floor(y0)), int(np.floor(y1))
