@@ -311,6 +311,22 @@ def _row_bilinear4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cas
                 _store(out, b, r, c, num / den, mapping, cast)
 
 
+@njit(**_INLINE)
+def _cubic4_sum(src, b, ox, wx, oy, wy, nodata, has_nodata):  # type: ignore[no-untyped-def]
+    """(Σ_j wy_j · Σ_i wx_i · v_ji over the 4×4 taps, whether they are all valid), taps inside the array;
+    stops at the first invalid tap (the caller then falls back on bilinear)."""
+    num = 0.0
+    for j in range(4):
+        rn = 0.0
+        for i in range(4):
+            v = src[b, oy + j, ox + i]
+            if not _is_valid(v, nodata, has_nodata):
+                return 0.0, False
+            rn += np.float64(v) * wx[i]
+        num += rn * wy[j]
+    return num, True
+
+
 @njit(**_OPTS)
 def _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
     """:func:`_row_bilinear4` for GDAL's 4×4 cubic, which is the bilinear formula where a tap is missing."""
@@ -327,7 +343,7 @@ def _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):
             if not _is_valid(src[b, y_centre[q], x_centre[c]], nodata, has_nodata):
                 continue
             if inside:
-                num, den, full = _wsum(src, b, ox, x_w[c], 4, oy, y_w[q], 4, nodata, has_nodata, height, width)
+                num, full = _cubic4_sum(src, b, ox, x_w[c], oy, y_w[q], nodata, has_nodata)
                 if full:
                     _store(out, b, r, c, num, mapping, cast)
                     continue
