@@ -8,8 +8,11 @@ when missing or when what would be generated changes. Next to the COGs it writes
 - ``scenes.json``: what the geocube_dask runner indexes (path, record name, datetime, tags);
 - ``items-multiband.json``: STAC Items with one 4-band asset (``eo:bands`` names B2 B3 B4 B8) — how
   odc-stac reads a multi-band file;
-- ``items-perband.json``: STAC Items with one asset per band, each a GDAL ``vrt://…?bands=N`` view of
-  the same file — stackstac reads single-band assets only.
+- ``items-perband.json``: STAC Items with one asset per band, each a single-band COG of that band
+  (``bands/<scene>_<band>.tif``: the same pixels, block size, compression and overviews) — stackstac
+  reads single-band assets only, and a collection meant for it ships one file per band (as Sentinel-2
+  L2A COGs do). A ``vrt://…?bands=N`` view of the pixel-interleaved file would decode all four bands
+  to return one.
 
 Every Item carries ``proj:epsg``, ``proj:transform``, ``proj:shape`` and ``raster:bands`` (data type,
 nodata), so neither peer has to open a file to plan its reads.
@@ -105,6 +108,15 @@ class Collection:
     def items_perband(self) -> Path:
         """STAC Items, one single-band ``vrt://`` asset per band (stackstac)."""
         return self.root / "items-perband.json"
+
+    def band_path(self, scene: SceneSpec, band: str) -> Path:
+        """The single-band COG of ``band`` of ``scene`` (stackstac's assets)."""
+        return self.root / "bands" / f"{scene.name}_{band}.tif"
+
+    @property
+    def bands_marker(self) -> Path:
+        """Written once every single-band COG exists."""
+        return self.root / "bands" / "done.json"
 
     @property
     def marker(self) -> Path:
@@ -269,7 +281,8 @@ def footprint_4326(scene: SceneSpec, densify: int = 16) -> list[tuple[float, flo
     return ring
 
 
-def _stac_item(scene: SceneSpec, path: str, multiband: bool) -> dict[str, Any]:
+def _stac_item(scene: SceneSpec, path: str, multiband: bool, band_paths: dict[str, str] | None = None
+               ) -> dict[str, Any]:
     ring = footprint_4326(scene)
     lons = [p[0] for p in ring]
     lats = [p[1] for p in ring]
@@ -287,8 +300,8 @@ def _stac_item(scene: SceneSpec, path: str, multiband: bool) -> dict[str, Any]:
     else:
         assets = {
             b: {
-                "href": f"vrt://{path}?bands={i}",
-                "type": "image/tiff; application=geotiff",
+                "href": band_paths[b] if band_paths else f"vrt://{path}?bands={i}",
+                "type": "image/tiff; application=geotiff; profile=cloud-optimized",
                 "roles": ["data"],
                 "raster:bands": [dict(raster_band)],
             }
@@ -328,13 +341,45 @@ def write_metadata(coll: Collection, scenes: list[SceneSpec] | None = None, *,
     ]
     write_json(root / "scenes.json", records)
     for multiband, target in ((True, "items-multiband.json"), (False, "items-perband.json")):
-        feats = [_stac_item(s, str(p), multiband) for s, p in zip(scenes, paths, strict=True)]
+        feats = [_stac_item(s, str(p), multiband, {b: str(coll.band_path(s, b)) for b in BANDS})
+                 for s, p in zip(scenes, paths, strict=True)]
         write_json(root / target, {"type": "FeatureCollection", "features": feats})
+
+
+def _write_band(args: tuple[str, int, str]) -> str:
+    """One band of a multi-band COG as a single-band COG: same pixels, overviews, blocks, compression."""
+    import rasterio.shutil
+
+    src, band, dst = args
+    with rasterio.open(src) as ds:
+        block = ds.block_shapes[0][0]
+    tmp = Path(dst).with_suffix(".tmp.tif")
+    rasterio.shutil.copy(f"vrt://{src}?bands={band}", tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=block,
+                         OVERVIEWS="FORCE_USE_EXISTING")
+    os.replace(tmp, dst)
+    return dst
+
+
+def ensure_band_files(coll: Collection, workers: int = 2, quiet: bool = False) -> None:
+    """Write the single-band COGs of every scene (stackstac's assets) unless they exist."""
+    if coll.bands_marker.exists():
+        return
+    (coll.root / "bands").mkdir(parents=True, exist_ok=True)
+    todo = [(str(coll.path(s)), i, str(coll.band_path(s, b))) for s in coll.scenes
+            for i, b in enumerate(BANDS, start=1) if not coll.band_path(s, b).exists()]
+    if todo and not quiet:
+        print(f"writing {len(todo)} single-band COGs of collection {coll.name!r} …", flush=True)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(_write_band, todo))
+    write_json(coll.bands_marker, {"files": len(coll.scenes) * len(BANDS)})
 
 
 def ensure(coll: Collection, workers: int = 2, quiet: bool = False) -> Collection:
     """Generate ``coll`` unless it is already complete on disk; return it."""
     if coll.marker.exists():
+        if not coll.bands_marker.exists():  # collections made before the single-band files
+            ensure_band_files(coll, workers, quiet)
+            write_metadata(coll)
         return coll
     (coll.root / "scenes").mkdir(parents=True, exist_ok=True)
     todo = [(str(coll.path(s)), asdict(s)) for s in coll.scenes if not coll.path(s).exists()]
@@ -345,6 +390,7 @@ def ensure(coll: Collection, workers: int = 2, quiet: bool = False) -> Collectio
             for i, _ in enumerate(pool.map(_write_scene, todo), start=1):
                 if not quiet and (i % 10 == 0 or i == len(todo)):
                     print(f"  {i}/{len(todo)}", flush=True)
+    ensure_band_files(coll, workers, quiet)
     write_metadata(coll)
     write_json(coll.marker, {
         "name": coll.name, "key": coll.key, "notes": coll.notes,

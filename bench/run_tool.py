@@ -44,6 +44,7 @@ from common import (  # noqa: E402
     check_coords,
     peak_rss_bytes,
     read_json,
+    reset_peak_rss,
     write_json,
 )
 
@@ -90,24 +91,33 @@ def _timed_run(build: Callable[[], Any], compute: Callable[[Any], Any]) -> tuple
 
 
 def _best_of(job: Job, build: Callable[[], Any], compute: Callable[[Any], Any]) -> tuple[dict[str, Any], Any]:
-    """Build then compute ``job["repeat"]`` times; return timings (seconds, peak RSS) and the last output."""
+    """Build then compute ``job["repeat"]`` times; return timings (seconds), peak RSS and the last output.
+
+    ``request_rss`` is, per run, the resident memory the run added at its peak: the process's peak RSS
+    is reset before each run (Linux ``clear_refs``) and the RSS at its start subtracted. The first run
+    also pays what a process pays once (loading compiled kernels, GDAL's drivers).
+    """
     totals: list[float] = []
     builds: list[float] = []
+    added: list[int] = []
     out = None
     for _ in range(int(job.get("repeat", 3))):
         out = None
         garbage.collect()
         if job["tool"] in (GEOCUBE, GEOCUBE_LOAD):
             _geocube_cold()
+        start_rss = reset_peak_rss()
         t0 = time.perf_counter()
         lazy = build()
         t1 = time.perf_counter()
         out = compute(lazy)
         t2 = time.perf_counter()
+        added.append(peak_rss_bytes() - start_rss)
         builds.append(t1 - t0)
         totals.append(t2 - t0)
         del lazy
-    return {"times": totals, "build_times": builds, "time": min(totals), "peak_rss": peak_rss_bytes()}, out
+    return {"times": totals, "build_times": builds, "time": min(totals), "peak_rss": peak_rss_bytes(),
+            "request_rss": added}, out
 
 
 def _save_cube(job: Job, images: int, fill: Callable[[np.ndarray], None]) -> dict[str, Any]:
@@ -151,7 +161,13 @@ def _odc_load(job: Job, items: list[Any], **kw: Any) -> Any:
 
 
 def cube_odc(job: Job) -> dict[str, Any]:
-    """odc.stac.load on a forced GeoBox; one image per item, or ``groupby="solar_day"``."""
+    """odc.stac.load on a forced GeoBox; one image per item (``groupby="time"``) or ``groupby="solar_day"``.
+
+    Loaded the way odc-stac loads fastest into memory: without dask, on its own pool of ``THREADS``
+    threads (``pool=``), each band written straight into the result (measured on this collection: 15–25 %
+    faster than ``chunks`` of 1024 or 2048 and ``.compute()``).
+    """
+    import odc.stac
     from odc.geo.geobox import GeoBox
 
     grid = Grid.from_json(job["grid"])
@@ -160,14 +176,15 @@ def cube_odc(job: Job) -> dict[str, Any]:
     groupby = "solar_day" if job["group"] == "day" else "time"
 
     def build() -> Any:
-        ds = _odc_load(job, items, geobox=gbox, resampling=job["resampling"], groupby=groupby)
+        return gbox
+
+    def compute(box: Any) -> Any:
+        with ThreadPoolExecutor(THREADS) as pool:
+            ds = odc.stac.load(items, bands=list(BANDS), geobox=box, resampling=job["resampling"], groupby=groupby,
+                               dtype="uint16", fail_on_error=True, pool=pool)
         check_coords(ds.x.values, ds.y.values, grid)
         assert f"EPSG:{ds.odc.geobox.crs.epsg}" == grid.crs, ds.odc.geobox.crs
         return ds
-
-    def compute(ds: Any) -> Any:
-        with _threads():
-            return ds.compute()
 
     res, ds = _best_of(job, build, compute)
 
@@ -185,13 +202,9 @@ def cube_odc(job: Job) -> dict[str, Any]:
 
 
 def _stackstac_prepare() -> Any:
+    """stackstac (its assets are single-band COGs: GTiff, which it reads on every thread)."""
     import stackstac
-    import stackstac.rio_reader
 
-    # The per-band assets are GDAL ``vrt://file.tif?bands=N`` views of one GeoTIFF. stackstac only
-    # gives thread-local datasets to drivers it lists as thread-safe ("GTiff") and puts a lock around
-    # any other; these views are thread-local like the GTiff they wrap, so let them read in parallel.
-    stackstac.rio_reader.MULTITHREADED_DRIVER_ALLOWLIST.add("VRT")
     return stackstac
 
 

@@ -21,11 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from ..entities import DFormat
+from ..entities import DFormat, dtype_range
 from ..errors import InvalidArgument
 from ..projection import same_crs
 from ..storage import check_block_cache, set_block_cache_once
 from .grid import GridSpec
+from .kernels import Resampler, compiled, corner_footprints, kernel_margin
+from .kernels.weights import _FOUR_SAMPLE_MIN_SCALE, _filter_init, _gdal_scale, _is_pixel_translation, _radius
 from .mapping import Mapping, cast, valid_mask
 from .plan import Source
 from .read import (
@@ -40,7 +42,7 @@ from .read import (
     read_error,
     read_window,
 )
-from .warp import LevelGrid, chunk_coords
+from .warp import LevelGrid, Positions, chunk_coords, chunk_positions
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
 # The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does: a point
@@ -55,6 +57,8 @@ AREA_METHODS = frozenset({"average", "mode", "min", "max", "med", "q1", "q3"})
 # scales up to √4 = 2 per axis (the usual overview step) read whole windows
 STRIP_RATIO = 4.0
 STRIP_MIN_PIXELS = 4096  # strips are never thinner than this many output pixels (per-strip set-up costs)
+# methods the compiled kernel computes (the others go through the numpy Resampler)
+COMPILED_METHODS = frozenset({"bilinear", "cubic", "cubicspline"})
 
 
 def gdal_cachemax(configured: int | str | None = None) -> int | str:
@@ -207,28 +211,87 @@ class _Kernel:
     resampler: Any  # kernels.Resampler
 
 
-def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: int) -> _Gather | _Kernel | None:
+@dataclass(frozen=True, eq=False)
+class _Interp:
+    """Set-up of the compiled interpolation (kernels.compiled.paint_interp): the source window, the
+    window's compact source positions and the kernel's parameters; nothing per pixel beyond the positions'
+    compact form, so that caching it for the other dates costs little memory."""
+
+    window: tuple[int, int, int, int]  # row0, col0, height, width in the level grid
+    positions: Positions
+    kind: int  # compiled.BILINEAR4, CUBIC4 or GENERAL
+    kernel: int  # compiled.K_* (GENERAL)
+    taps: tuple[int, int]  # taps along x and y (GENERAL)
+    gdal_scale: tuple[float, float]  # output pixels per source pixel, along x and y
+    init: tuple[int, int]  # first tap offset along x and y (GENERAL)
+
+    @property
+    def nbytes(self) -> int:
+        return self.positions.nbytes + 256
+
+
+def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: int
+           ) -> _Gather | _Kernel | _Interp | None:
     lg = sr.level
     method = ctx.resampling
     key = (ctx.grid, row0, col0, h, w, lg, method, sr.scale)
     found = _cache.get(key)
     if found is not None:
         return found if found != "empty" else None
-    sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=method == "near")
-    if method == "near":
-        setup = _gather_setup(sx, sy, lg)
+    setup: _Gather | _Kernel | _Interp | None
+    if method in COMPILED_METHODS:
+        setup = _interp_setup(ctx.grid, row0, col0, h, w, lg, method, sr.scale)
     else:
-        corners = _corner_coords(ctx.grid, row0, col0, h, w, lg) if method in AREA_METHODS else None
-        setup = _kernel_setup(sx, sy, lg, method, sr.scale, corners)
+        sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=method == "near")
+        if method == "near":
+            setup = _gather_setup(sx, sy, lg)
+        else:
+            corners = _corner_coords(ctx.grid, row0, col0, h, w, lg) if method in AREA_METHODS else None
+            setup = _kernel_setup(sx, sy, lg, method, sr.scale, corners)
     if setup is None:
         _cache.put(key, "empty", 64, cache_budget(ctx.cache_bytes))
         return None
     if isinstance(setup, _Gather):
         nbytes = setup.index.nbytes + (setup.inside.nbytes if setup.inside is not None else 0)
+    elif isinstance(setup, _Interp):
+        nbytes = setup.nbytes
     else:
         nbytes = setup.resampler.nbytes
     _cache.put(key, setup, nbytes, cache_budget(ctx.cache_bytes))
     return setup
+
+
+def _interp_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelGrid, method: str,
+                  scale: tuple[float, float]) -> _Interp | _Kernel | None:
+    """The compiled kernel's set-up, or the numpy Resampler's where GDAL takes the nearest pixel instead
+    (a source window one pixel wide or high, a whole-pixel translation at scale 1)."""
+    pos = chunk_positions(grid, row0, col0, h, w, lg)
+    found, x0, x1, y0, y1 = compiled.position_bounds(pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y,
+                                                     pos.lattice, pos.dense_x, pos.dense_y, h, w)
+    if not found:
+        return None
+    mx, my = kernel_margin(method, scale[0], scale[1])
+    c0, c1 = max(0, x0 - mx), min(lg.width, x1 + mx + 1)
+    r0, r1 = max(0, y0 - my), min(lg.height, y1 + my + 1)
+    if c1 <= c0 or r1 <= r0:
+        return None
+    window = (r0, c0, r1 - r0, c1 - c0)
+    translation = False
+    if scale[0] == 1.0 and scale[1] == 1.0:  # what _is_pixel_translation tests first (and cheaply)
+        sx, sy = pos.arrays()
+        translation = _is_pixel_translation(sx - c0, sy - r0, np.isfinite(sx) & np.isfinite(sy), 1.0, 1.0)
+    if r1 - r0 == 1 or c1 - c0 == 1 or translation:
+        sx, sy = pos.arrays()
+        return _kernel_setup(np.asarray(sx), np.asarray(sy), lg, method, scale)
+    gx, gy = _gdal_scale(scale[0]), _gdal_scale(scale[1])
+    four = gx >= _FOUR_SAMPLE_MIN_SCALE and gy >= _FOUR_SAMPLE_MIN_SCALE
+    if four and method in ("bilinear", "cubic"):
+        kind = compiled.BILINEAR4 if method == "bilinear" else compiled.CUBIC4
+        return _Interp(window, pos, kind, 0, (2, 2), (gx, gy), (0, 0))
+    rx, ry = _radius(method, gx), _radius(method, gy)
+    ix, iy = _filter_init(method, rx), _filter_init(method, ry)
+    kernel = {"bilinear": compiled.K_BILINEAR, "cubic": compiled.K_CUBIC, "cubicspline": compiled.K_BSPLINE}[method]
+    return _Interp(window, pos, compiled.GENERAL, kernel, (rx - ix + 1, ry - iy + 1), (gx, gy), (ix, iy))
 
 
 def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | None:
@@ -249,7 +312,8 @@ def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | No
     index = (fy - r0) * ww + (fx - c0)
     if not all_in:
         index[~inside] = 0
-    return _Gather((r0, c0, r1 - r0, ww), index.astype(np.intp).ravel(), None if all_in else inside.ravel())
+    itype = np.int32 if (r1 - r0) * ww < 2**31 else np.int64
+    return _Gather((r0, c0, r1 - r0, ww), index.astype(itype).ravel(), None if all_in else inside.ravel())
 
 
 def _corner_coords(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelGrid
@@ -271,8 +335,6 @@ def _kernel_setup(
     sx: np.ndarray, sy: np.ndarray, lg: LevelGrid, method: str, scale: tuple[float, float],
     corners: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> _Kernel | None:
-    from .kernels import Resampler, corner_footprints, kernel_margin
-
     finite = np.isfinite(sx) & np.isfinite(sy)
     if not finite.any():
         return None
@@ -320,14 +382,21 @@ PrefetchedWindows = dict[tuple[str, str, int], Prefetched]
 def compute_chunk(
     ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...],
     prefetched: PrefetchedWindows | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w).
+    """The (1, bands, h, w) block of one image at output window (row0, col0, h, w), computed into ``out``
+    ((bands, h, w) of the variable's type, e.g. a view of a larger array) when given.
 
     ``prefetched``: windows of some sources already read (by a batch read of a multi-image file,
     :mod:`~geocube_dask.graph.batch`), used instead of opening those sources."""
     dtype = np.dtype(ctx.dformat.dtype)
     nodata = ctx.dformat.nodata
-    out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
+    if out is None:
+        out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
+    else:
+        if out.shape != (ctx.nbands, h, w) or out.dtype != dtype:
+            raise ValueError(f"out must be {(ctx.nbands, h, w)} {dtype}, got {out.shape} {out.dtype}")
+        out[...] = nodata
     with task_settings(ctx):
         for i, sr in enumerate(reads):
             failure = None
@@ -458,17 +527,50 @@ def _paint_resampled(
     if data.shape[1:] != (hh, ww):  # cannot happen: windows are clipped to the level grid
         raise RuntimeError(f"short read {data.shape} for window {setup.window} of {src.uri}")
     if isinstance(setup, _Gather):
-        flat = data.reshape(data.shape[0], -1)
-        values = np.take(flat, setup.index, axis=1).reshape(data.shape[0], h, w)
-        # validity is a per-value test: testing the gathered values equals gathering the test
-        ok = None if as_is else valid_mask(values, src.dformat.nodata)
-        if setup.inside is not None:
-            inside = setup.inside.reshape(1, h, w)
-            ok = inside if ok is None else (ok & inside)
-        _paint(out, values, ok, sr.mapping, ctx.dformat)
+        nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)
+        inside = setup.inside if setup.inside is not None else _NO_MASK
+        direct = sr.mapping.is_identity and data.dtype == out.dtype
+        compiled.paint_near(data, setup.index, inside, nodata, has_nodata, out, direct, _mapping_arg(sr.mapping),
+                            _cast_arg(ctx.dformat))
+        return
+    if isinstance(setup, _Interp):
+        nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)
+        pos = setup.positions
+        compiled.paint_interp(
+            data, nodata, has_nodata, setup.kind, setup.kernel, setup.taps[0], setup.taps[1],
+            setup.gdal_scale[0], setup.gdal_scale[1], setup.init[0], setup.init[1],
+            pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice, pos.dense_x, pos.dense_y,
+            float(c0), float(r0), out, _mapping_arg(sr.mapping), _cast_arg(ctx.dformat))
         return
     values, ok = setup.resampler(data, valid_mask(data, src.dformat.nodata))
     _paint(out, values, ok, sr.mapping, ctx.dformat)
+
+
+_NO_MASK = np.zeros(0, dtype=bool)
+
+
+def _nodata_arg(dtype: np.dtype, nodata: float | None) -> tuple[Any, bool]:
+    """(nodata, whether to test it) as the compiled kernels compare values, the way valid_mask does: in
+    the source's type for a float source, in float64 for an integer one; NaN is always tested."""
+    if nodata is None or math.isnan(nodata):
+        return (dtype.type(0) if dtype.kind == "f" else 0.0), False
+    if dtype.kind == "f":
+        return dtype.type(nodata), True
+    return float(nodata), True
+
+
+def _mapping_arg(mapping: Mapping) -> tuple[float, float, float, float, float, float]:
+    """The mapping as the compiled kernels take it: (identity, min_in, max_in, min_out, max_out, exponent)."""
+    return (1.0 if mapping.is_identity else 0.0, float(mapping.min_in), float(mapping.max_in),
+            float(mapping.min_out), float(mapping.max_out), float(mapping.exponent))
+
+
+def _cast_arg(dformat: DFormat) -> tuple[float, float, float]:
+    """The cast as the compiled kernels take it: (integer, lowest, highest)."""
+    if np.dtype(dformat.dtype).kind == "f":
+        return 0.0, 0.0, 0.0
+    lo, hi = dtype_range(dformat.dtype)
+    return 1.0, float(lo), float(hi)
 
 
 def _paint(

@@ -2,19 +2,27 @@
 
 ``cube.compute()`` keeps every computed chunk until dask concatenates them into the result, so a cube
 briefly needs twice its size. :func:`load` allocates the result once and lets every task write its
-chunk straight into it (``dask.array.store``): the same values, about half the peak memory, and no
-single-threaded copy at the end. With the multiprocessing scheduler or a ``distributed`` client the
-chunks are computed in other processes and have to travel back anyway: there :func:`load` is
-``cube.compute()``.
+chunk straight into it: the same values, about half the peak memory, and no single-threaded copy at
+the end. A cube as ``get_cube`` returns it (its graph is the engine's chunk tasks alone) is computed
+in place: each task resamples into its block of the result, with no chunk array of its own (freshly
+allocated memory is costly to touch: a chunk's pages would be touched twice). Any other lazy array
+(a selection, arithmetic) goes through ``dask.array.store``. With the multiprocessing scheduler or a
+``distributed`` client the chunks are computed in other processes and have to travel back anyway:
+there :func:`load` is ``cube.compute()``.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import dask.array as da
 import numpy as np
 import xarray as xr
+from dask.highlevelgraph import HighLevelGraph
+
+from .chunk import compute_chunk
+from .cube import ChunkJob, nodata_block, run_chunk_job
 
 
 def _writes_in_this_process(scheduler: Any) -> bool:
@@ -39,5 +47,53 @@ def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
     if not _writes_in_this_process(compute_kwargs.get("scheduler")):
         return cube.compute(**compute_kwargs)
     out = np.empty(cube.shape, dtype=cube.dtype)
-    da.store(cube.data, out, lock=False, compute=True, **compute_kwargs)
+    tasks = _in_place_tasks(cube.data, out)
+    if tasks is None:
+        da.store(cube.data, out, lock=False, compute=True, **compute_kwargs)
+    else:
+        import dask.base
+        import dask.threaded
+
+        get = dask.base.get_scheduler(scheduler=compute_kwargs.get("scheduler")) or dask.threaded.get
+        get(tasks, list(tasks), **{k: v for k, v in compute_kwargs.items() if k != "scheduler"})
     return cube.copy(data=out)
+
+
+def _in_place_tasks(data: da.Array, out: np.ndarray) -> dict[Any, Any] | None:
+    """Tasks computing each block of ``data`` straight into its place in ``out``, when ``data`` is a cube
+    as built by :func:`~geocube_dask.graph.cube.cube_from_plan` (one graph layer of chunk tasks and
+    nodata blocks); None for any other array."""
+    graph = data.__dask_graph__()
+    if not isinstance(graph, HighLevelGraph) or list(graph.layers) != [data.name] or data.ndim != 4:
+        return None
+    layer = graph.layers[data.name]
+    starts = [np.cumsum((0, *c[:-1])) for c in data.chunks]
+    tasks: dict[Any, Any] = {}
+    for key in _flat_keys(data):
+        task = layer.get(key)
+        while isinstance(task, tuple) and task and task[0] not in (run_chunk_job, nodata_block) and task in layer:
+            task = layer[task]  # an alias (chunks no source touches share one nodata block)
+        idx = key[1:]
+        block = tuple(slice(int(s[i]), int(s[i]) + n[i]) for s, n, i in zip(starts, data.chunks, idx, strict=True))
+        view = out[block]
+        if isinstance(task, tuple) and len(task) == 2 and task[0] is run_chunk_job and isinstance(task[1], ChunkJob):
+            tasks[("geocube-load",) + idx] = (functools.partial(_compute_into, view[0]), task[1])
+        elif isinstance(task, tuple) and task and task[0] is nodata_block:
+            tasks[("geocube-load",) + idx] = (functools.partial(_fill, view), task[3])
+        else:
+            return None
+    return tasks
+
+
+def _flat_keys(data: da.Array) -> list[tuple[Any, ...]]:
+    import itertools
+
+    return [(data.name, *idx) for idx in itertools.product(*(range(len(c)) for c in data.chunks))]
+
+
+def _compute_into(view: np.ndarray, job: ChunkJob) -> None:
+    compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, out=view)
+
+
+def _fill(view: np.ndarray, nodata: float) -> None:
+    view[...] = nodata

@@ -10,7 +10,7 @@ whose result depends on the extent warped).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from affine import Affine
@@ -178,6 +178,25 @@ def lattice_coords(
     is transformed exactly: the pixel containing each point is then exactly the one a per-pixel
     transform gives. Windows where the transform fails anywhere are transformed exactly throughout.
     """
+    nodes = _lattice_nodes(grid, row0, col0, height, width, lg)
+    if nodes is None:
+        cc, rr = np.meshgrid(np.arange(col0, col0 + width) + 0.5, np.arange(row0, row0 + height) + 0.5)
+        return source_pixel_coords(grid, cc, rr, lg)
+    nx, ny, k0, j0 = nodes
+    sx, sy = _interpolate(nx, ny, k0, j0, row0, col0, height, width)
+    if exact_edges:
+        n = LATTICE
+        node_cols = np.arange(k0, k0 + nx.shape[1], dtype="float64") * n + 0.5
+        node_rows = np.arange(j0, j0 + nx.shape[0], dtype="float64") * n + 0.5
+        _exact_near_edges(grid, lg, sx, sy, row0, col0, nx, ny, node_cols, node_rows)
+    return sx, sy
+
+
+def _lattice_nodes(
+    grid: GridSpec, row0: int, col0: int, height: int, width: int, lg: LevelGrid
+) -> tuple[np.ndarray, np.ndarray, int, int] | None:
+    """(node x, node y, first node column, first node row) of the lattice around a window, or None when
+    the transform fails at a node."""
     n = LATTICE
     k0, k1 = col0 // n, (col0 + width - 1) // n + 1
     j0, j1 = row0 // n, (row0 + height - 1) // n + 1
@@ -185,8 +204,15 @@ def lattice_coords(
     node_rows = np.arange(j0, j1 + 1, dtype="float64") * n + 0.5
     nx, ny = source_pixel_coords(grid, *np.meshgrid(node_cols, node_rows), lg)
     if not (np.isfinite(nx).all() and np.isfinite(ny).all()):
-        cc, rr = np.meshgrid(np.arange(col0, col0 + width) + 0.5, np.arange(row0, row0 + height) + 0.5)
-        return source_pixel_coords(grid, cc, rr, lg)
+        return None
+    return nx, ny, k0, j0
+
+
+def _interpolate(nx: np.ndarray, ny: np.ndarray, k0: int, j0: int, row0: int, col0: int, height: int,
+                 width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lattice's bilinear interpolation at the window's pixel centres (the compiled kernels repeat
+    these operations pixel by pixel: keep both in step)."""
+    n = LATTICE
     c = np.arange(col0, col0 + width)
     kx = c // n - k0
     fx = (c % n) / n
@@ -197,9 +223,73 @@ def lattice_coords(
     ay = ny[:, kx] * (1 - fx) + ny[:, kx + 1] * fx
     sx = ax[ky] * (1 - fy) + ax[ky + 1] * fy
     sy = ay[ky] * (1 - fy) + ay[ky + 1] * fy
-    if exact_edges:
-        _exact_near_edges(grid, lg, sx, sy, row0, col0, nx, ny, node_cols, node_rows)
     return sx, sy
+
+
+# layouts of Positions
+SEPARABLE, LATTICE_NODES, DENSE = 0, 1, 2
+_EMPTY1 = np.empty(0)
+_EMPTY2 = np.empty((0, 0))
+
+
+@dataclass(frozen=True, eq=False)
+class Positions:
+    """Source pixel coordinates of a window's output pixel centres, in a compact form that the compiled
+    kernels expand pixel by pixel (with the operations of :func:`chunk_coords`, so the same values):
+    ``SEPARABLE`` (same CRS, north-up: one coordinate per column and one per row), ``LATTICE_NODES``
+    (the interpolation lattice's nodes) or ``DENSE`` (every coordinate, where the lattice fails)."""
+
+    layout: int
+    row0: int
+    col0: int
+    height: int
+    width: int
+    sep_x: np.ndarray = field(default_factory=lambda: _EMPTY1)  # (width,)
+    sep_y: np.ndarray = field(default_factory=lambda: _EMPTY1)  # (height,)
+    nodes_x: np.ndarray = field(default_factory=lambda: _EMPTY2)
+    nodes_y: np.ndarray = field(default_factory=lambda: _EMPTY2)
+    k0: int = 0
+    j0: int = 0
+    dense_x: np.ndarray = field(default_factory=lambda: _EMPTY2)  # (height, width)
+    dense_y: np.ndarray = field(default_factory=lambda: _EMPTY2)
+
+    @property
+    def lattice(self) -> tuple[int, int, int, int, int]:
+        """(row0, col0, first node row, first node column, lattice step), as the kernels take it."""
+        return self.row0, self.col0, self.j0, self.k0, LATTICE
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.sep_x, self.sep_y, self.nodes_x, self.nodes_y, self.dense_x,
+                                      self.dense_y))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sx, sy), each (height, width): the coordinates :func:`chunk_coords` gives without exact edges."""
+        shape = (self.height, self.width)
+        if self.layout == SEPARABLE:
+            return np.broadcast_to(self.sep_x[None, :], shape), np.broadcast_to(self.sep_y[:, None], shape)
+        if self.layout == DENSE:
+            return self.dense_x, self.dense_y
+        return _interpolate(self.nodes_x, self.nodes_y, self.k0, self.j0, self.row0, self.col0, self.height,
+                            self.width)
+
+
+def chunk_positions(grid: GridSpec, row0: int, col0: int, height: int, width: int, lg: LevelGrid) -> Positions:
+    """The compact :class:`Positions` of a window: ``chunk_coords(..., exact_edges=False)`` unexpanded."""
+    g, s = grid.transform, lg.transform
+    if same_crs(grid.crs, lg.crs):
+        if g[1] == 0 and g[3] == 0 and s[1] == 0 and s[3] == 0:
+            sx, sy = chunk_coords(grid, row0, col0, height, width, lg)
+            return Positions(SEPARABLE, row0, col0, height, width, sep_x=np.ascontiguousarray(sx[0]),
+                             sep_y=np.ascontiguousarray(sy[:, 0]))
+        sx, sy = chunk_coords(grid, row0, col0, height, width, lg)
+        return Positions(DENSE, row0, col0, height, width, dense_x=sx, dense_y=sy)
+    nodes = _lattice_nodes(grid, row0, col0, height, width, lg)
+    if nodes is None:
+        sx, sy = lattice_coords(grid, row0, col0, height, width, lg, exact_edges=False)
+        return Positions(DENSE, row0, col0, height, width, dense_x=sx, dense_y=sy)
+    nx, ny, k0, j0 = nodes
+    return Positions(LATTICE_NODES, row0, col0, height, width, nodes_x=nx, nodes_y=ny, k0=k0, j0=j0)
 
 
 def _exact_near_edges(

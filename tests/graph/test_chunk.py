@@ -344,22 +344,26 @@ def test_on_error_nodata_paints_the_other_sources(
     np.testing.assert_array_equal(got, aligned_expected(arrays["b"], 0, -5, -9, 60, 80))
 
 
+@pytest.mark.parametrize("method", ["bilinear", "lanczos"])  # the compiled kernel and the numpy Resampler
 @pytest.mark.parametrize("on_error", ["raise", "nodata"])
 @pytest.mark.parametrize("error", [ValueError("a kernel bug"), MemoryError(), RuntimeError("broken invariant")])
 def test_errors_that_are_not_read_failures_surface_as_themselves(
-    files: dict[str, str], monkeypatch: pytest.MonkeyPatch, on_error: str, error: BaseException
+    files: dict[str, str], monkeypatch: pytest.MonkeyPatch, on_error: str, error: BaseException, method: str
 ) -> None:
     """Only I/O failures become SourceReadError (or are left out with on_error='nodata'): a bug in a
     kernel, a MemoryError or a broken invariant is raised as it is, whatever on_error says."""
-    from geocube_dask.graph.kernels import Resampler
+    from geocube_dask.graph.kernels import Resampler, compiled
 
-    def broken(self: Any, *args: Any) -> Any:
+    def broken(*args: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(Resampler, "__call__", broken)
+    if method == "bilinear":
+        monkeypatch.setattr(compiled, "paint_interp", broken)
+    else:
+        monkeypatch.setattr(Resampler, "__call__", broken)
     grid = grid_around(files["u32"], "EPSG:32631", 12.0, 60.0)
     ctx, reads = chunk_inputs([src(files["u32"])], grid, on_error=on_error)
-    ctx = replace(ctx, resampling="bilinear")
+    ctx = replace(ctx, resampling=method)
     with pytest.raises(type(error)) as info:
         compute_chunk(ctx, 0, 0, 30, 30, reads)
     assert info.value is error

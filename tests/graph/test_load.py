@@ -69,3 +69,27 @@ def test_with_the_multiprocessing_scheduler_load_gets_the_chunks_back(plan) -> N
     assert not _writes_in_this_process("processes")
     got = gd.load(cube_from_plan(plan), scheduler="processes", num_workers=2)
     np.testing.assert_array_equal(got.values, reference(plan))
+
+
+def test_a_cube_as_built_is_computed_in_place_and_a_selection_through_store(plan, scenes, monkeypatch) -> None:
+    """The engine's chunk tasks write into the result (no chunk arrays, da.store never called), chunks
+    no source touches included; any other graph (a selection) goes through da.store. Values are the
+    reference's either way."""
+    import dask.array
+
+    src = source_for(scenes["utm31"].path)
+    a = src.transform
+    east = a[2] + a[0] * src.width
+    partial = make_grid("EPSG:32631", 10, (east - 500, a[5] - 1000, east + 4500, a[5] - 100))
+    real_store = dask.array.store
+    for p in (plan, make_plan([[src]], partial, chunks=(40, 70))):
+        cube = cube_from_plan(p)
+        stored: list[object] = []
+        monkeypatch.setattr(dask.array, "store", lambda *a, stored=stored, **k: stored.append(a) or real_store(*a, **k))
+        got = gd.load(cube, scheduler="threads")
+        assert stored == []
+        np.testing.assert_array_equal(got.values, reference(p))
+        np.testing.assert_array_equal(got.values, cube.compute().values)
+        part = gd.load(cube.isel(time=slice(-1, None), x=slice(3, None)), scheduler="threads")
+        assert len(stored) == 1
+        np.testing.assert_array_equal(part.values, reference(p)[-1:, :, :, 3:])

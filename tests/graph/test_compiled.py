@@ -1,0 +1,171 @@
+"""The compiled kernels: against GDAL (as test_kernels.py checks the numpy Resampler), and bit for bit
+against the numpy path they replace (Resampler, then map, cast and paint), so that no value changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geocube_dask.entities import DFormat
+from geocube_dask.graph.chunk import _cast_arg, _mapping_arg, _nodata_arg, _paint
+from geocube_dask.graph.grid import GridSpec
+from geocube_dask.graph.kernels import Resampler, compiled
+from geocube_dask.graph.kernels.weights import _filter_init, _radius
+from geocube_dask.graph.mapping import Mapping, valid_mask
+from geocube_dask.graph.warp import DENSE, LATTICE_NODES, LevelGrid, chunk_coords, chunk_positions
+
+from .test_kernels import CASES, NODATA, assert_agree, blobs, centres, float_source, gdal, output_shape
+
+METHODS = ("bilinear", "cubic", "cubicspline")
+KERNELS = {"bilinear": compiled.K_BILINEAR, "cubic": compiled.K_CUBIC, "cubicspline": compiled.K_BSPLINE}
+IDENTITY = Mapping(0.0, 1.0, 0.0, 1.0)
+EMPTY1, EMPTY2 = np.empty(0), np.empty((0, 0))
+
+
+def kernel_args(method: str, xres: float, yres: float) -> tuple[int, int, int, int, int, float, float, int, int]:
+    """(kind, kernel, kx, ky, …) as the chunk's set-up chooses them for source pixels per output pixel."""
+    gx, gy = 1.0 / xres, 1.0 / yres
+    if gx >= 0.95 and gy >= 0.95 and method != "cubicspline":
+        kind = compiled.BILINEAR4 if method == "bilinear" else compiled.CUBIC4
+        return kind, 0, 2, 2, gx, gy, 0, 0
+    rx, ry = _radius(method, gx), _radius(method, gy)
+    ix, iy = _filter_init(method, rx), _filter_init(method, ry)
+    return compiled.GENERAL, KERNELS[method], rx - ix + 1, ry - iy + 1, gx, gy, ix, iy
+
+
+def paint_dense(src: np.ndarray, nodata: float | None, method: str, sx: np.ndarray, sy: np.ndarray, xres: float,
+                yres: float, out: np.ndarray, mapping: Mapping = IDENTITY, origin: tuple[int, int] = (0, 0)) -> None:
+    nd, has = _nodata_arg(src.dtype, nodata)
+    kind, kernel, kx, ky, gx, gy, ix, iy = kernel_args(method, xres, yres)
+    fmt = DFormat(out.dtype.name, 0, 0, 1)
+    compiled.paint_interp(src, nd, has, kind, kernel, kx, ky, gx, gy, ix, iy, DENSE, EMPTY1, EMPTY1, EMPTY2,
+                          EMPTY2, (0, 0, 0, 0, 16), np.ascontiguousarray(sx), np.ascontiguousarray(sy),
+                          float(origin[1]), float(origin[0]), out, _mapping_arg(mapping), _cast_arg(fmt))
+
+
+def compiled_values(src: np.ndarray, nodata: float | None, method: str, x0: float, y0: float, xres: float,
+                    yres: float, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    sx, sy = centres(x0, y0, xres, yres, shape)
+    out = np.full((src.shape[0], *shape), np.nan)
+    paint_dense(src, nodata, method, sx, sy, xres, yres, out)
+    return out, ~np.isnan(out)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("xres", "yres", "x0", "y0"), CASES)
+def test_float_source_with_nodata_agrees_with_gdal(method: str, xres: float, yres: float, x0: float,
+                                                     y0: float) -> None:
+    src = float_source((27, 33), seed=int(xres * 1000 + yres * 100))
+    shape = output_shape((27, 33), xres, yres)
+    assert_agree(compiled_values(src, NODATA, method, x0, y0, xres, yres, shape),
+                 gdal(src, method, x0, y0, xres, yres, shape, NODATA))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float32"])
+def test_every_source_type_agrees_with_gdal(method: str, dtype: str) -> None:
+    """One band: GDAL's reproject of several bands with a nodata value would use one mask for all."""
+    rng = np.random.default_rng(len(dtype))
+    kind = np.dtype(dtype)
+    if kind.kind in "iu":
+        info = np.iinfo(kind)
+        src = rng.integers(max(info.min, -30000), min(info.max, 60000), (1, 24, 30), endpoint=True).astype(kind)
+        nodata = float(info.min)
+    else:
+        src = (rng.random((1, 24, 30)) * 100).astype(kind)
+        nodata = -1.0
+    src[0][blobs((24, 30), 3)] = nodata
+    for xres, yres, x0, y0 in [(1.0, 1.0, 0.25, -0.5), (2.0, 2.0, -0.625, 0.375), (0.625, 0.625, -0.75, 0.25),
+                               (1.25, 1.25, -0.875, -0.25)]:
+        shape = output_shape((24, 30), xres, yres)
+        assert_agree(compiled_values(src, nodata, method, x0, y0, xres, yres, shape),
+                     gdal(src, method, x0, y0, xres, yres, shape, nodata))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_same_bits_as_the_numpy_path(seed: int) -> None:
+    """Random source types, nodata, scales, offsets, windows, mappings and variable types: the compiled
+    kernel paints exactly what Resampler + map + cast + paint paint, over a chunk already holding values."""
+    rng = np.random.default_rng(seed)
+    src_dtype = str(rng.choice(["uint16", "int16", "float32", "float64"]))
+    h, w = int(rng.integers(2, 40)), int(rng.integers(2, 40))
+    if src_dtype in ("uint16", "int16"):
+        src = rng.integers(-5 if src_dtype == "int16" else 0, 10000, (3, h, w)).astype(src_dtype)
+        nodata = float(rng.choice([0.0, -5.0])) if src_dtype == "int16" else 0.0
+    else:
+        src = (rng.random((3, h, w)) * 500 - 50).astype(src_dtype)
+        nodata = float(rng.choice([-9999.0, np.nan]))
+        src[:, rng.random((h, w)) < 0.02] = np.nan
+    for b in range(3):
+        src[b][blobs((h, w), seed + b, frac=float(rng.random() * 0.05))] = 0 if np.isnan(nodata) else nodata
+    if rng.random() < 0.2:
+        nodata = None  # no nodata: every value but NaN is valid
+    scales = [0.375, 0.625, 0.97, 1.0, 1.03125, 1.25, 1.3, 2.0, 2.5, 3.7]
+    xres = float(rng.choice(scales))
+    yres = xres if rng.random() < 0.6 else float(rng.choice(scales))
+    x0, y0 = (float(v) for v in rng.uniform(-3, 3, 2))
+    shape = output_shape((h, w), xres, yres)
+    sx, sy = centres(x0, y0, xres, yres, shape)
+    sx += rng.normal(0, 0.01, shape)  # not a plain grid: a reprojection's positions
+    sy += rng.normal(0, 0.01, shape)
+    sx[rng.random(shape) < 0.01] = np.nan
+    out_dtype = str(rng.choice(["uint16", "int16", "float32", "float64"]))
+    mapping = IDENTITY if rng.random() < 0.3 else Mapping(
+        0.0, 10000.0, float(rng.uniform(-2, 0)), float(rng.uniform(1, 3)), float(rng.choice([1.0, 0.5, 2.2])))
+    fmt = DFormat(out_dtype, 0, 0, 1)
+    method = str(rng.choice(METHODS))
+    start = rng.integers(0, 100, (3, *shape)).astype(out_dtype)
+    theirs = start.copy()
+    values, ok = Resampler(sx, sy, method, xres, yres, (h, w))(src, valid_mask(src, nodata))
+    _paint(theirs, values, ok, mapping, fmt)
+    mine = start.copy()
+    nd, has = _nodata_arg(src.dtype, nodata)
+    kind, kernel, kx, ky, gx, gy, ix, iy = kernel_args(method, xres, yres)
+    compiled.paint_interp(src, nd, has, kind, kernel, kx, ky, gx, gy, ix, iy, DENSE, EMPTY1, EMPTY1, EMPTY2,
+                          EMPTY2, (0, 0, 0, 0, 16), sx, sy, 0.0, 0.0, mine, _mapping_arg(mapping), _cast_arg(fmt))
+    assert (mine != start).any()
+    np.testing.assert_array_equal(mine, theirs)
+
+
+def test_positions_are_chunk_coords() -> None:
+    """The compact positions expand (in numpy and pixel by pixel in the kernel) to chunk_coords' values."""
+    grid = GridSpec("EPSG:32631", (20.0, 0.0, 699960.0, 0.0, -20.0, 5060040.0), 300, 260)
+    lg = LevelGrid("EPSG:32632", (20.0, 0.0, 232000.0, 0.0, -20.0, 5063500.0), 400, 400, 0)
+    row0, col0, h, w = 37, 53, 120, 133
+    pos = chunk_positions(grid, row0, col0, h, w, lg)
+    assert pos.layout == LATTICE_NODES
+    sx, sy = chunk_coords(grid, row0, col0, h, w, lg, exact_edges=False)
+    ax, ay = pos.arrays()
+    np.testing.assert_array_equal(ax, sx)
+    np.testing.assert_array_equal(ay, sy)
+    src = np.random.default_rng(1).integers(1, 10000, (2, 400, 400)).astype("uint16")
+    for method in METHODS:
+        dense = np.zeros((2, h, w), dtype="uint16")
+        paint_dense(src, 0.0, method, sx, sy, 1.0, 1.0, dense)
+        lattice = np.zeros((2, h, w), dtype="uint16")
+        kind, kernel, kx, ky, gx, gy, ix, iy = kernel_args(method, 1.0, 1.0)
+        compiled.paint_interp(src, 0.0, True, kind, kernel, kx, ky, gx, gy, ix, iy, pos.layout, pos.sep_x, pos.sep_y,
+                              pos.nodes_x, pos.nodes_y, pos.lattice, pos.dense_x, pos.dense_y, 0.0, 0.0, lattice,
+                              _mapping_arg(IDENTITY), _cast_arg(DFormat("uint16", 0, 0, 1)))
+        assert (lattice != 0).mean() > 0.9
+        np.testing.assert_array_equal(lattice, dense)
+
+
+def test_near_gather_paints_valid_values_inside() -> None:
+    """paint_near against plain indexing: only inside points and valid values, mapped and cast."""
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 1000, (2, 9, 11)).astype("uint16")
+    src[:, 2:4, 3:6] = 0
+    index = rng.integers(0, 99, 6 * 7).astype(np.int32)
+    inside = rng.random(6 * 7) < 0.8
+    mapping = Mapping(0.0, 1000.0, 0.0, 1.0)
+    out = np.full((2, 6, 7), np.nan, dtype="float32")
+    compiled.paint_near(src, index, inside, 0.0, True, out, False, _mapping_arg(mapping),
+                        _cast_arg(DFormat("float32", np.nan, 0, 1)))
+    want = np.full((2, 6 * 7), np.nan, dtype="float32")
+    for b in range(2):
+        for p in range(6 * 7):
+            v = src[b].ravel()[index[p]]
+            if inside[p] and v != 0:
+                want[b, p] = np.float32(v / 1000.0)
+    np.testing.assert_array_equal(out.reshape(2, -1), want)
