@@ -42,7 +42,6 @@ from .entities import (
     Dataset,
     DatasetStatus,
     DFormat,
-    ExecutionLevel,
     Grid,
     Instance,
     JobInfo,
@@ -58,6 +57,7 @@ from .entities import (
 from .geocube import TimeseriesPlan, cube_of, timeseries_from_plan
 from .graph.grid import make_grid
 from .graph.plan import CubePlan, PlanRecord
+from .jobs import JobView
 from .projection import crs_string
 from .storage import gdal_env as capture_gdal_env
 
@@ -613,59 +613,11 @@ def _check_group_by(group_by: Any) -> None:
                                 "group the images of the cube it returns yourself")
 
 
-class RemoteJob:
+class RemoteJob(JobView):
     """A job of a remote catalogue: the properties and controls of :class:`geocube_dask.jobs.Job`; it runs on
     the server (``run``/``next``/``retry`` return when the server's run stops)."""
 
-    def __init__(self, gc: RemoteGeocube, info: JobInfo) -> None:
-        self._gc = gc
-        self._info = info
-
-    @property
-    def id(self) -> str:
-        return self._info.id
-
-    @property
-    def name(self) -> str:
-        return self._info.name
-
-    @property
-    def type(self) -> JobType:
-        return self._info.type
-
-    @property
-    def execution_level(self) -> ExecutionLevel:
-        return self._info.execution_level
-
-    @property
-    def info(self) -> JobInfo:
-        self._info = self._gc.load_job(self._info.id)
-        return self._info
-
-    @property
-    def state(self) -> JobState:
-        return self.info.state
-
-    @property
-    def waiting(self) -> bool:
-        return self.info.waiting
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        return dict(self.info.payload)
-
-    @property
-    def logs(self) -> list[LogEntry]:
-        return self._gc.job_logs(self._info.id)
-
-    @property
-    def tasks(self) -> list[Task]:
-        return self._gc.job_tasks(self._info.id)
-
-    def __repr__(self) -> str:
-        info = self._info
-        wait = ", waiting" if info.waiting else ""
-        return f"Job({info.name!r}, {info.type.value}, {info.state.value}{wait})"
+    _gc: RemoteGeocube
 
     def _server_side(self, client: Any, progress: Any) -> None:
         if client is not None or progress is not None:

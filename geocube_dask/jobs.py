@@ -157,19 +157,14 @@ def driving(job_id: str) -> Iterator[None]:
             _running_here.discard(job_id)
 
 
-class Job:
-    """A handle on a persisted job. Its state is read from the catalogue on every access.
+class JobView:
+    """What a job is and where it stands: its row's fields, its state, logs and tasks, each read from the
+    catalogue on access (``gc``: a local or a remote catalogue). :class:`Job` adds the driving;
+    :class:`geocube_dask.client.RemoteJob` drives it on a server."""
 
-    ``run``/``next``/``retry``/``cancel`` drive the job and return it; ``client`` is any
-    ``distributed.Client`` (default: an in-process cluster of threads, with a dashboard), ``progress`` a
-    callable ``(tasks done, tasks to do)`` called as files complete.
-    """
-
-    def __init__(self, gc: Geocube, info: JobInfo) -> None:
+    def __init__(self, gc: Any, info: JobInfo) -> None:
         self._gc = gc
         self._info = info
-
-    # --- what it is ----------------------------------------------------------------------------------
 
     @property
     def id(self) -> str:
@@ -217,6 +212,17 @@ class Job:
         info = self._info
         wait = ", waiting" if info.waiting else ""
         return f"Job({info.name!r}, {info.type.value}, {info.state.value}{wait})"
+
+
+class Job(JobView):
+    """A handle on a persisted job. Its state is read from the catalogue on every access.
+
+    ``run``/``next``/``retry``/``cancel`` drive the job and return it; ``client`` is any
+    ``distributed.Client`` (default: an in-process cluster of threads, with a dashboard), ``progress`` a
+    callable ``(tasks done, tasks to do)`` called as files complete.
+    """
+
+    _gc: Geocube
 
     # --- driving -------------------------------------------------------------------------------------
 
