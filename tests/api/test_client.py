@@ -144,3 +144,26 @@ def test_the_remote_client_takes_the_arguments_and_defaults_of_the_local_catalog
         assert remote == local, name
         compared += 1
     assert compared > 50
+
+
+def test_a_remote_job_reads_its_state_from_the_server(api: Any, scenes: dict) -> None:
+    """A job made through the API is seen the same way locally and remotely; running it runs it on the server."""
+    remote = api.connect("write")
+    inst = _index(remote, scenes)
+    job = remote.delete_datasets_job(inst, records=[remote.list_records(name="utm32")[0]], name="drop-utm32",
+                                     execution_level="step-by-step-all")
+    local = gd.connect(api.db_url)
+    try:
+        mirror = local.get_job("drop-utm32")
+        assert (job.id, job.name, job.type, job.execution_level) == (
+            mirror.id, mirror.name, mirror.type, mirror.execution_level)
+        assert (job.state, job.waiting, job.payload) == (mirror.state, mirror.waiting, mirror.payload)
+        assert repr(job) == repr(mirror)
+        job.run()  # on the server: a step-by-step job stops, waiting, before its first step
+        assert job.waiting and job.state is local.get_job("drop-utm32").state
+        assert [e.message for e in job.logs] == [e.message for e in local.get_job("drop-utm32").logs]
+        assert job.cancel().state in (gd.JobState.ABORTED, gd.JobState.FAILED, gd.JobState.NEW)
+        assert job.state is local.get_job("drop-utm32").state
+        assert len(remote.list_datasets(instance=inst)) == len(DATES)
+    finally:
+        local.close()
