@@ -45,6 +45,9 @@ psql_su() { runuser -u postgres -- psql -p "$port" -v ON_ERROR_STOP=1 -qAt "$@";
 if [ "$(psql_su -c "SELECT 1 FROM pg_roles WHERE rolname='${GC_PG_USER}'")" != 1 ]; then
   psql_su -c "CREATE ROLE \"${GC_PG_USER}\" LOGIN CREATEDB PASSWORD '${GC_PG_PASSWORD}'"
 fi
+# the tests drop their databases WITH (FORCE), which must also end sessions of other roles on them (an
+# autovacuum worker on a freshly filled database): that takes pg_signal_backend
+psql_su -c "GRANT pg_signal_backend TO \"${GC_PG_USER}\"" >/dev/null
 for db in geocube_template "${GC_PG_DB}"; do
   if [ "$(psql_su -c "SELECT 1 FROM pg_database WHERE datname='${db}'")" != 1 ]; then
     psql_su -c "CREATE DATABASE \"${db}\" OWNER \"${GC_PG_USER}\""
