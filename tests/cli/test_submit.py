@@ -24,6 +24,10 @@ from .test_jobs import catalogue, cube_values, scenes  # noqa: F401 - fixtures
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# the default 30 s for the scheduler to take a driver can pass on a loaded 2-core machine: tests wait longer
+PATIENT = ("--timeout", "120")
+
+
 @pytest.fixture
 def empty_cluster(catalogue) -> Iterator[LocalCluster]:  # noqa: F811
     """A scheduler with no worker yet (worker processes are added by the tests); its workers have the
@@ -54,7 +58,7 @@ def test_submit_returns_and_the_cluster_runs_the_job(catalogue, empty_cluster: L
     before = cube_values(url)
     address = empty_cluster.scheduler_address
     submitted = geocube(url, "submit", "consolidate", "refl/master", "--layout", "L", "--storage", str(store),
-                        "--name", "s1", "--scheduler", address, "--worker-db", "env", "--json")
+                        "--name", "s1", "--scheduler", address, "--worker-db", "env", "--json", *PATIENT)
     assert submitted.returncode == 0, submitted.stderr
     info = json.loads(submitted.stdout)
     assert (info["name"], info["scheduler"], info["driver"]) == ("s1", address, f"geocube-job-driver-{info['id']}")
@@ -93,7 +97,7 @@ def test_submit_export_returns_and_the_cluster_writes_the_file(catalogue, empty_
     out = out_dir / "cube.tif"
     address = empty_cluster.scheduler_address
     submitted = geocube(url, "submit", "export", *CUBE, "--out", str(out), "--name", "x1", "--scheduler", address,
-                        "--json")
+                        *PATIENT, "--json")
     assert submitted.returncode == 0, submitted.stderr
     info = json.loads(submitted.stdout)
     assert (info["name"], info["type"], info["out"], info["driver"]) == (
@@ -122,7 +126,7 @@ def test_a_failed_submitted_export_is_reported_and_leaves_nothing(catalogue, emp
     # a source file gone: the export fails mid-way, nothing appears under its name
     copies["b"].rename(copies["b"].with_suffix(".away"))
     submitted = geocube(url, "submit", "export", *CUBE, "--out", str(out_dir / "c.zarr"), "--name", "x2",
-                        "--scheduler", address, "--worker-db", "env")
+                        "--scheduler", address, "--worker-db", "env", *PATIENT)
     assert submitted.returncode == 0, submitted.stderr
     assert "job x2: export to" in submitted.stdout and "follow it with: geocube job show x2" in submitted.stdout
     shown = wait_for_state(url, "x2", {"DONE", "EXPORTFAILED", "FAILED"})
@@ -131,7 +135,8 @@ def test_a_failed_submitted_export_is_reported_and_leaves_nothing(catalogue, emp
     assert os.listdir(out_dir) == []
     # an output already there is not replaced without --overwrite
     (out_dir / "old.tif").write_bytes(b"not a cube")
-    ok(run(url, "submit", "export", *CUBE, "--out", out_dir / "old.tif", "--name", "x3", "--scheduler", address))
+    ok(run(url, "submit", "export", *CUBE, "--out", out_dir / "old.tif", "--name", "x3", "--scheduler", address,
+           *PATIENT))
     shown = wait_for_state(url, "x3", {"DONE", "EXPORTFAILED", "FAILED"})
     assert shown["state"] == "EXPORTFAILED" and "already exists: pass --overwrite" in shown["task_list"][0]["error"]
     assert (out_dir / "old.tif").read_bytes() == b"not a cube" and os.listdir(out_dir) == ["old.tif"]
