@@ -127,6 +127,36 @@ def _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
     return ax0 * (1 - fy) + ax1 * fy, ay0 * (1 - fy) + ay1 * fy
 
 
+@njit(**_OPTS)
+def _row_positions(mode, r, nodes_x, nodes_y, lat, dense_x, dense_y, px, py, rows, state):  # type: ignore[no-untyped-def]
+    """:func:`_position` for every pixel of row ``r`` (LATTICE_NODES or DENSE) into ``px``, ``py``. The
+    lattice's interpolation along x on the two node rows around ``r`` is the same for the lattice
+    cell's other rows: it is kept in ``rows`` (4, w) while ``state[0]`` (its node row) holds."""
+    w = px.shape[0]
+    if mode == DENSE:
+        for c in range(w):
+            px[c] = dense_x[r, c]
+            py[c] = dense_y[r, c]
+        return
+    row0, col0, j0, k0, n = lat
+    rg = row0 + r
+    ky = rg // n - j0
+    fy = (rg % n) / n
+    if state[0] != ky:
+        state[0] = ky
+        for c in range(w):
+            cg = col0 + c
+            kx = cg // n - k0
+            fx = (cg % n) / n
+            rows[0, c] = nodes_x[ky, kx] * (1 - fx) + nodes_x[ky, kx + 1] * fx
+            rows[1, c] = nodes_x[ky + 1, kx] * (1 - fx) + nodes_x[ky + 1, kx + 1] * fx
+            rows[2, c] = nodes_y[ky, kx] * (1 - fx) + nodes_y[ky, kx + 1] * fx
+            rows[3, c] = nodes_y[ky + 1, kx] * (1 - fx) + nodes_y[ky + 1, kx + 1] * fx
+    for c in range(w):
+        px[c] = rows[0, c] * (1 - fy) + rows[1, c] * fy
+        py[c] = rows[2, c] * (1 - fy) + rows[3, c] * fy
+
+
 @njit(**_INLINE)
 def _domain(x, size):  # type: ignore[no-untyped-def]
     """(inside, containing pixel) along one axis (weights._domain)."""
@@ -399,6 +429,8 @@ def paint_interp(src, nodata, has_nodata, kind, kernel, kx, ky, sx_g, sy_g, init
     ya = _buffers(w, ty)
     px = np.empty(w)
     py = np.empty(w)
+    rows = np.empty((4, w))
+    state = np.full(1, -1, dtype=np.int64)
     sep = mode == SEPARABLE
     if sep:
         _axes(kind, kernel, sx_g, init_x, sep_x, origin_x, width, *xa)
@@ -407,8 +439,7 @@ def paint_interp(src, nodata, has_nodata, kind, kernel, kx, ky, sx_g, sy_g, init
             py[0] = sep_y[r]
             _axes(kind, kernel, sy_g, init_y, py[:1], origin_y, height, *ya)
         else:
-            for c in range(w):
-                px[c], py[c] = _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
+            _row_positions(mode, r, nodes_x, nodes_y, lat, dense_x, dense_y, px, py, rows, state)
             _axes(kind, kernel, sx_g, init_x, px, origin_x, width, *xa)
             _axes(kind, kernel, sy_g, init_y, py, origin_y, height, *ya)
         if kind == BILINEAR4:
