@@ -169,3 +169,39 @@ def test_near_gather_paints_valid_values_inside() -> None:
             if inside[p] and v != 0:
                 want[b, p] = np.float32(v / 1000.0)
     np.testing.assert_array_equal(out.reshape(2, -1), want)
+
+
+def test_near_from_positions_picks_the_pixels_of_exact_coordinates() -> None:
+    """paint_near_positions (lattice positions plus the exact exceptions near pixel edges) paints what the
+    gather of chunk_coords(exact_edges=True) paints: the pixels an exact per-pixel transform picks."""
+    from geocube_dask.graph.chunk import _gather_setup, _near_setup
+
+    grid = GridSpec("EPSG:32631", (7.0, 0.0, 699960.0, 0.0, -7.0, 5060040.0), 700, 700)
+    lg = LevelGrid("EPSG:32632", (10.0, 0.0, 232000.0, 0.0, -10.0, 5063500.0), 800, 800, 0)
+    row0, col0, h, w = 50, 40, 600, 640
+    near = _near_setup(grid, row0, col0, h, w, lg)
+    assert near is not None and near.fix_index.size > 0  # some points lie near a source pixel edge
+    sx, sy = chunk_coords(grid, row0, col0, h, w, lg, exact_edges=True)
+    gather = _gather_setup(sx, sy, lg)
+    assert gather is not None and gather.window == near.window
+    r0, c0, hh, ww = near.window
+    src = np.random.default_rng(2).integers(0, 10000, (2, hh, ww)).astype("uint16")
+    mine = np.full((2, h, w), 7, dtype="uint16")
+    theirs = mine.copy()
+    pos = near.positions
+    fmt = DFormat("uint16", 0, 0, 1)
+    compiled.paint_near_positions(src, pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice,
+                                  near.fix_index, near.fix_x, near.fix_y, lg.width, lg.height, c0, r0, 0.0, True,
+                                  mine, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
+    inside = gather.inside if gather.inside is not None else np.zeros(0, dtype=bool)
+    compiled.paint_near(src, gather.index, inside, 0.0, True, theirs, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
+    assert (mine != 7).mean() > 0.9
+    np.testing.assert_array_equal(mine, theirs)
+    # the exceptions are applied at their pixels, and only there: moved one source pixel, they change
+    # exactly those pixels (where still inside)
+    moved = np.full((2, h, w), 7, dtype="uint16")
+    compiled.paint_near_positions(src, pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice,
+                                  near.fix_index, near.fix_x + 1.0, near.fix_y, lg.width, lg.height, c0, r0, 0.0,
+                                  True, moved, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
+    changed = np.flatnonzero((moved != mine).any(axis=0).ravel())
+    assert changed.size > 0 and set(changed) <= set(near.fix_index.tolist())

@@ -469,3 +469,50 @@ def position_bounds(mode, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y,
     if not found:
         return False, 0, 0, 0, 0
     return True, int(np.floor(x0)), int(np.floor(x1)), int(np.floor(y0)), int(np.floor(y1))
+
+
+@njit(**_OPTS)
+def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_index, fix_x, fix_y,  # type: ignore[no-untyped-def]
+                         level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct, mapping, cast):
+    """Nearest neighbour from positions (SEPARABLE or LATTICE_NODES, see :func:`paint_interp`), the pixels
+    ``fix_index`` (flat, ascending) taking the exact coordinates ``fix_x``/``fix_y`` instead: the pixel
+    containing each point is ``floor(x + 1e-10)``, inside when ``0 <= x`` and that pixel is in the level
+    (``level_w`` × ``level_h``); ``src`` is the window from (origin_y, origin_x). Then as
+    :func:`paint_near`."""
+    nb = src.shape[0]
+    h, w = out.shape[1], out.shape[2]
+    px = np.empty(w)
+    py = np.empty(w)
+    rows = np.empty((4, w))
+    state = np.full(1, -1, dtype=np.int64)
+    empty = np.empty((0, 0))
+    k = 0
+    n_fix = fix_index.shape[0]
+    for r in range(h):
+        if mode != SEPARABLE:
+            _row_positions(mode, r, nodes_x, nodes_y, lat, empty, empty, px, py, rows, state)
+        for c in range(w):
+            if mode == SEPARABLE:
+                x = sep_x[c]
+                y = sep_y[r]
+            else:
+                x = px[c]
+                y = py[c]
+            if k < n_fix and fix_index[k] == r * w + c:
+                x = fix_x[k]
+                y = fix_y[k]
+                k += 1
+            fx = np.floor(x + _NEAR_EPS)
+            fy = np.floor(y + _NEAR_EPS)
+            if not (x >= 0 and fx < level_w and y >= 0 and fy < level_h):
+                continue
+            row = int(fy) - origin_y
+            col = int(fx) - origin_x
+            for b in range(nb):
+                v = src[b, row, col]
+                if not _is_valid(v, nodata, has_nodata):
+                    continue
+                if direct:
+                    out[b, r, c] = v
+                else:
+                    _store(out, b, r, c, np.float64(v), mapping, cast)
