@@ -42,7 +42,7 @@ from .read import (
     read_error,
     read_window,
 )
-from .warp import LevelGrid, Positions, chunk_coords, chunk_positions
+from .warp import DENSE, LevelGrid, Positions, chunk_coords, chunk_positions, near_positions
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
 # The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does: a point
@@ -51,6 +51,9 @@ NEAREST_EPS = 1e-10
 # an aligned read (same CRS and pixel size, whole-pixel offset) is the identity for every method, as
 # in GDAL, which takes the source pixel on whole-pixel translations whatever the resampling
 DEFAULT_CACHE_BYTES = 256 * 2**20
+# GDAL's block cache per process, in MB, unless configured (measured on bench/cube.py: 32 MB reads as
+# fast as 128 MB and keeps ~100 MB less resident)
+GDAL_CACHEMAX_MB = 32
 # methods that weigh the source pixels under an output pixel's footprint (GDAL's GWKAverageOrMode)
 AREA_METHODS = frozenset({"average", "mode", "min", "max", "med", "q1", "q3"})
 # a source window read for a chunk holds at most this many times the chunk's own pixels (see _strips);
@@ -65,13 +68,16 @@ def gdal_cachemax(configured: int | str | None = None) -> int | str:
     """GDAL block cache for a process that computes chunks (megabytes, or a size as
     :func:`~geocube_dask.storage.block_cache_bytes` reads it): ``configured`` (captured from the client's
     ``geocube.gdal-cachemax`` when the graph was built), else this process's ``geocube.gdal-cachemax``,
-    else 128. GDAL's own default (5 % of the machine's memory per process) is more than a dask worker's
-    memory limit allows. The cache is one per process: it is set once, by the first chunk task that runs
-    there (:func:`~geocube_dask.storage.set_block_cache_once`). Raises InvalidArgument for a value that
-    is no size."""
+    else :data:`GDAL_CACHEMAX_MB`. GDAL's own default (5 % of the machine's memory per process) is more
+    than a dask worker's memory limit allows, and chunk tasks gain little from a large cache: each reads
+    its source window once (a block shared by two chunks is reused only when the same thread computes
+    both), while every block read stays resident until the cache is full. The cache is one per process:
+    it is set once, by the first chunk task that runs there
+    (:func:`~geocube_dask.storage.set_block_cache_once`). Raises InvalidArgument for a value that is no
+    size."""
     import dask.config
 
-    value = configured if configured is not None else dask.config.get("geocube.gdal-cachemax", 128)
+    value = configured if configured is not None else dask.config.get("geocube.gdal-cachemax", GDAL_CACHEMAX_MB)
     check_block_cache(value, "geocube.gdal-cachemax")
     return int(value) if str(value).strip().isdigit() else value
 
@@ -231,29 +237,28 @@ class _Interp:
 
 
 def _setup(ctx: ChunkContext, sr: SourceRead, row0: int, col0: int, h: int, w: int
-           ) -> _Gather | _Kernel | _Interp | None:
+           ) -> _Gather | _Kernel | _Interp | _Near | None:
     lg = sr.level
     method = ctx.resampling
     key = (ctx.grid, row0, col0, h, w, lg, method, sr.scale)
     found = _cache.get(key)
     if found is not None:
         return found if found != "empty" else None
-    setup: _Gather | _Kernel | _Interp | None
+    setup: _Gather | _Kernel | _Interp | _Near | None
     if method in COMPILED_METHODS:
         setup = _interp_setup(ctx.grid, row0, col0, h, w, lg, method, sr.scale)
+    elif method == "near":
+        setup = _near_setup(ctx.grid, row0, col0, h, w, lg)
     else:
-        sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=method == "near")
-        if method == "near":
-            setup = _gather_setup(sx, sy, lg)
-        else:
-            corners = _corner_coords(ctx.grid, row0, col0, h, w, lg) if method in AREA_METHODS else None
-            setup = _kernel_setup(sx, sy, lg, method, sr.scale, corners)
+        sx, sy = chunk_coords(ctx.grid, row0, col0, h, w, lg, exact_edges=False)
+        corners = _corner_coords(ctx.grid, row0, col0, h, w, lg) if method in AREA_METHODS else None
+        setup = _kernel_setup(sx, sy, lg, method, sr.scale, corners)
     if setup is None:
         _cache.put(key, "empty", 64, cache_budget(ctx.cache_bytes))
         return None
     if isinstance(setup, _Gather):
         nbytes = setup.index.nbytes + (setup.inside.nbytes if setup.inside is not None else 0)
-    elif isinstance(setup, _Interp):
+    elif isinstance(setup, _Interp | _Near):
         nbytes = setup.nbytes
     else:
         nbytes = setup.resampler.nbytes
@@ -294,7 +299,41 @@ def _interp_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: Leve
     return _Interp(window, pos, compiled.GENERAL, kernel, (rx - ix + 1, ry - iy + 1), (gx, gy), (ix, iy))
 
 
-def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | None:
+@dataclass(frozen=True, eq=False)
+class _Near:
+    """Nearest-neighbour set-up of the compiled kernel (kernels.compiled.paint_near_positions): the source
+    window, the compact positions and the few pixels whose coordinates were made exact (near a source
+    pixel edge); the pixel containing each point is found on the fly, so nothing per pixel is kept."""
+
+    window: tuple[int, int, int, int]  # row0, col0, height, width in the level grid
+    positions: Positions
+    fix_index: np.ndarray
+    fix_x: np.ndarray
+    fix_y: np.ndarray
+    level_size: tuple[int, int]  # width, height of the level grid
+
+    @property
+    def nbytes(self) -> int:
+        return self.positions.nbytes + self.fix_index.nbytes + self.fix_x.nbytes + self.fix_y.nbytes + 256
+
+
+def _near_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelGrid) -> _Near | _Gather | None:
+    """The compiled nearest set-up; a gather index where the positions have no compact form."""
+    npos = near_positions(grid, row0, col0, h, w, lg)
+    if npos.positions.layout == DENSE:
+        return _gather_setup(npos.sx, npos.sy, lg)
+    found = _gather_bounds(npos.sx, npos.sy, lg)
+    if found is None:
+        return None
+    (r0, c0, r1, c1), _, _, _ = found
+    return _Near((r0, c0, r1 - r0, c1 - c0), npos.positions, npos.fix_index, npos.fix_x, npos.fix_y,
+                 (lg.width, lg.height))
+
+
+def _gather_bounds(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid
+                   ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray] | None:
+    """((row0, col0, row1, col1) of the source pixels containing the points inside the level, their
+    columns, rows and where the points are inside), or None when no point is inside."""
     with np.errstate(invalid="ignore"):
         fx = np.floor(sx + NEAREST_EPS)
         fy = np.floor(sy + NEAREST_EPS)
@@ -307,6 +346,15 @@ def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | No
     c1 = int(np.max(fx, initial=-np.inf, **where)) + 1
     r0 = int(np.min(fy, initial=np.inf, **where))
     r1 = int(np.max(fy, initial=-np.inf, **where)) + 1
+    return (r0, c0, r1, c1), fx, fy, inside
+
+
+def _gather_setup(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> _Gather | None:
+    found = _gather_bounds(sx, sy, lg)
+    if found is None:
+        return None
+    (r0, c0, r1, c1), fx, fy, inside = found
+    all_in = bool(inside.all())
     ww = c1 - c0
     # pixel indices are whole numbers far below 2**53: exact in float64, cast once
     index = (fy - r0) * ww + (fx - c0)
@@ -532,6 +580,15 @@ def _paint_resampled(
         direct = sr.mapping.is_identity and data.dtype == out.dtype
         compiled.paint_near(data, setup.index, inside, nodata, has_nodata, out, direct, _mapping_arg(sr.mapping),
                             _cast_arg(ctx.dformat))
+        return
+    if isinstance(setup, _Near):
+        nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)
+        pos = setup.positions
+        direct = sr.mapping.is_identity and data.dtype == out.dtype
+        compiled.paint_near_positions(
+            data, pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice, setup.fix_index,
+            setup.fix_x, setup.fix_y, setup.level_size[0], setup.level_size[1], c0, r0, nodata, has_nodata, out,
+            direct, _mapping_arg(sr.mapping), _cast_arg(ctx.dformat))
         return
     if isinstance(setup, _Interp):
         nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)

@@ -485,7 +485,7 @@ def test_a_chunk_the_source_window_reaches_but_no_point_falls_in_is_nodata(files
 
 def test_gdal_cachemax_reads_dask_config(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(dask.config.config.get("geocube", {}), "gdal-cachemax", raising=False)
-    assert gdal_cachemax() == 128
+    assert gdal_cachemax() == 32
     with dask.config.set({"geocube.gdal-cachemax": 48}):
         assert gdal_cachemax() == 48
     with dask.config.set({"geocube.gdal-cachemax": "300"}):

@@ -12,7 +12,7 @@ from geocube_dask.graph.grid import GridSpec
 from geocube_dask.graph.kernels import Resampler, compiled
 from geocube_dask.graph.kernels.weights import _filter_init, _radius
 from geocube_dask.graph.mapping import Mapping, valid_mask
-from geocube_dask.graph.warp import DENSE, LATTICE_NODES, LevelGrid, chunk_coords, chunk_positions
+from geocube_dask.graph.warp import DENSE, LATTICE_NODES, SEPARABLE, LevelGrid, chunk_coords, chunk_positions
 
 from .test_kernels import CASES, NODATA, assert_agree, blobs, centres, float_source, gdal, output_shape
 
@@ -82,10 +82,13 @@ def test_every_source_type_agrees_with_gdal(method: str, dtype: str) -> None:
                      gdal(src, method, x0, y0, xres, yres, shape, nodata))
 
 
+@pytest.mark.parametrize("layout", ["dense", "separable"])
 @pytest.mark.parametrize("seed", range(30))
-def test_same_bits_as_the_numpy_path(seed: int) -> None:
+def test_same_bits_as_the_numpy_path(seed: int, layout: str) -> None:
     """Random source types, nodata, scales, offsets, windows, mappings and variable types: the compiled
-    kernel paints exactly what Resampler + map + cast + paint paint, over a chunk already holding values."""
+    kernel paints exactly what Resampler + map + cast + paint paint, over a chunk already holding values;
+    from dense positions (a reprojection's) or separable ones (a grid's, which the general kernel sums in
+    two passes)."""
     rng = np.random.default_rng(seed)
     src_dtype = str(rng.choice(["uint16", "int16", "float32", "float64"]))
     h, w = int(rng.integers(2, 40)), int(rng.integers(2, 40))
@@ -106,9 +109,10 @@ def test_same_bits_as_the_numpy_path(seed: int) -> None:
     x0, y0 = (float(v) for v in rng.uniform(-3, 3, 2))
     shape = output_shape((h, w), xres, yres)
     sx, sy = centres(x0, y0, xres, yres, shape)
-    sx += rng.normal(0, 0.01, shape)  # not a plain grid: a reprojection's positions
-    sy += rng.normal(0, 0.01, shape)
-    sx[rng.random(shape) < 0.01] = np.nan
+    if layout == "dense":
+        sx += rng.normal(0, 0.01, shape)  # not a plain grid: a reprojection's positions
+        sy += rng.normal(0, 0.01, shape)
+        sx[rng.random(shape) < 0.01] = np.nan
     out_dtype = str(rng.choice(["uint16", "int16", "float32", "float64"]))
     mapping = IDENTITY if rng.random() < 0.3 else Mapping(
         0.0, 10000.0, float(rng.uniform(-2, 0)), float(rng.uniform(1, 3)), float(rng.choice([1.0, 0.5, 2.2])))
@@ -121,8 +125,12 @@ def test_same_bits_as_the_numpy_path(seed: int) -> None:
     mine = start.copy()
     nd, has = _nodata_arg(src.dtype, nodata)
     kind, kernel, kx, ky, gx, gy, ix, iy = kernel_args(method, xres, yres)
-    compiled.paint_interp(src, nd, has, kind, kernel, kx, ky, gx, gy, ix, iy, DENSE, EMPTY1, EMPTY1, EMPTY2,
-                          EMPTY2, (0, 0, 0, 0, 16), sx, sy, 0.0, 0.0, mine, _mapping_arg(mapping), _cast_arg(fmt))
+    if layout == "dense":
+        positions = (DENSE, EMPTY1, EMPTY1, EMPTY2, EMPTY2, (0, 0, 0, 0, 16), sx, sy)
+    else:
+        positions = (SEPARABLE, sx[0].copy(), sy[:, 0].copy(), EMPTY2, EMPTY2, (0, 0, 0, 0, 16), EMPTY2, EMPTY2)
+    compiled.paint_interp(src, nd, has, kind, kernel, kx, ky, gx, gy, ix, iy, *positions, 0.0, 0.0, mine,
+                          _mapping_arg(mapping), _cast_arg(fmt))
     assert (mine != start).any()
     np.testing.assert_array_equal(mine, theirs)
 
@@ -169,3 +177,39 @@ def test_near_gather_paints_valid_values_inside() -> None:
             if inside[p] and v != 0:
                 want[b, p] = np.float32(v / 1000.0)
     np.testing.assert_array_equal(out.reshape(2, -1), want)
+
+
+def test_near_from_positions_picks_the_pixels_of_exact_coordinates() -> None:
+    """paint_near_positions (lattice positions plus the exact exceptions near pixel edges) paints what the
+    gather of chunk_coords(exact_edges=True) paints: the pixels an exact per-pixel transform picks."""
+    from geocube_dask.graph.chunk import _gather_setup, _near_setup
+
+    grid = GridSpec("EPSG:32631", (7.0, 0.0, 699960.0, 0.0, -7.0, 5060040.0), 700, 700)
+    lg = LevelGrid("EPSG:32632", (10.0, 0.0, 232000.0, 0.0, -10.0, 5063500.0), 800, 800, 0)
+    row0, col0, h, w = 50, 40, 600, 640
+    near = _near_setup(grid, row0, col0, h, w, lg)
+    assert near is not None and near.fix_index.size > 0  # some points lie near a source pixel edge
+    sx, sy = chunk_coords(grid, row0, col0, h, w, lg, exact_edges=True)
+    gather = _gather_setup(sx, sy, lg)
+    assert gather is not None and gather.window == near.window
+    r0, c0, hh, ww = near.window
+    src = np.random.default_rng(2).integers(0, 10000, (2, hh, ww)).astype("uint16")
+    mine = np.full((2, h, w), 7, dtype="uint16")
+    theirs = mine.copy()
+    pos = near.positions
+    fmt = DFormat("uint16", 0, 0, 1)
+    compiled.paint_near_positions(src, pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice,
+                                  near.fix_index, near.fix_x, near.fix_y, lg.width, lg.height, c0, r0, 0.0, True,
+                                  mine, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
+    inside = gather.inside if gather.inside is not None else np.zeros(0, dtype=bool)
+    compiled.paint_near(src, gather.index, inside, 0.0, True, theirs, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
+    assert (mine != 7).mean() > 0.9
+    np.testing.assert_array_equal(mine, theirs)
+    # the exceptions are applied at their pixels, and only there: moved one source pixel, they change
+    # exactly those pixels (where still inside)
+    moved = np.full((2, h, w), 7, dtype="uint16")
+    compiled.paint_near_positions(src, pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice,
+                                  near.fix_index, near.fix_x + 1.0, near.fix_y, lg.width, lg.height, c0, r0, 0.0,
+                                  True, moved, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
+    changed = np.flatnonzero((moved != mine).any(axis=0).ravel())
+    assert changed.size > 0 and set(changed) <= set(near.fix_index.tolist())

@@ -127,6 +127,36 @@ def _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
     return ax0 * (1 - fy) + ax1 * fy, ay0 * (1 - fy) + ay1 * fy
 
 
+@njit(**_OPTS)
+def _row_positions(mode, r, nodes_x, nodes_y, lat, dense_x, dense_y, px, py, rows, state):  # type: ignore[no-untyped-def]
+    """:func:`_position` for every pixel of row ``r`` (LATTICE_NODES or DENSE) into ``px``, ``py``. The
+    lattice's interpolation along x on the two node rows around ``r`` is the same for the lattice
+    cell's other rows: it is kept in ``rows`` (4, w) while ``state[0]`` (its node row) holds."""
+    w = px.shape[0]
+    if mode == DENSE:
+        for c in range(w):
+            px[c] = dense_x[r, c]
+            py[c] = dense_y[r, c]
+        return
+    row0, col0, j0, k0, n = lat
+    rg = row0 + r
+    ky = rg // n - j0
+    fy = (rg % n) / n
+    if state[0] != ky:
+        state[0] = ky
+        for c in range(w):
+            cg = col0 + c
+            kx = cg // n - k0
+            fx = (cg % n) / n
+            rows[0, c] = nodes_x[ky, kx] * (1 - fx) + nodes_x[ky, kx + 1] * fx
+            rows[1, c] = nodes_x[ky + 1, kx] * (1 - fx) + nodes_x[ky + 1, kx + 1] * fx
+            rows[2, c] = nodes_y[ky, kx] * (1 - fx) + nodes_y[ky, kx + 1] * fx
+            rows[3, c] = nodes_y[ky + 1, kx] * (1 - fx) + nodes_y[ky + 1, kx + 1] * fx
+    for c in range(w):
+        px[c] = rows[0, c] * (1 - fy) + rows[1, c] * fy
+        py[c] = rows[2, c] * (1 - fy) + rows[3, c] * fy
+
+
 @njit(**_INLINE)
 def _domain(x, size):  # type: ignore[no-untyped-def]
     """(inside, containing pixel) along one axis (weights._domain)."""
@@ -373,6 +403,70 @@ def _row_general(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast)
 
 
 @njit(**_OPTS)
+def _separable_general(src, nodata, has_nodata, kernel, sy_g, init_y, sep_y, origin_y, out, xa, ya,  # type: ignore[no-untyped-def]
+                       mapping, cast):
+    """:func:`_row_general` over every row when the positions are separable, in two passes: the sums
+    along x (Σ_i wx_i · v and Σ_i wx_i over a source row's valid taps) depend on the source row and the
+    output column only, so each is computed once and kept (in a ring of source rows) for every output
+    row that uses it; each output value then sums them along y. Same operations in the same order as
+    :func:`_wsum`, so the same values, with a fraction of the taps."""
+    x_ok, x_centre, x_first, x_count, x_w, _, _ = xa
+    y_ok, y_centre, y_first, y_count, y_w, _, _ = ya
+    nb = src.shape[0]
+    height, width = src.shape[1], src.shape[2]
+    w = out.shape[2]
+    slots = y_w.shape[1] + 1
+    sums = np.empty((slots, nb, w))
+    weights = np.empty((slots, nb, w))
+    held = np.full(slots, -1, dtype=np.int64)
+    py = np.empty(1)
+    for r in range(out.shape[1]):
+        py[0] = sep_y[r]
+        _axes(GENERAL, kernel, sy_g, init_y, py, origin_y, height, *ya)
+        if not y_ok[0]:
+            continue
+        oy, ny, wy, cy = y_first[0], y_count[0], y_w[0], y_centre[0]
+        for j in range(ny):
+            yy = oy + j
+            s = yy % slots
+            if 0 <= yy < height and held[s] != yy:
+                held[s] = yy
+                for c in range(w):
+                    if not x_ok[c]:
+                        continue
+                    ox, nx, wx = x_first[c], x_count[c], x_w[c]
+                    for b in range(nb):
+                        rn = 0.0
+                        rd = 0.0
+                        for i in range(nx):
+                            xx = ox + i
+                            if 0 <= xx < width:
+                                v = src[b, yy, xx]
+                                if _is_valid(v, nodata, has_nodata):
+                                    rn += np.float64(v) * wx[i]
+                                    rd += wx[i]
+                        sums[s, b, c] = rn
+                        weights[s, b, c] = rd
+        for c in range(w):
+            if not x_ok[c]:
+                continue
+            cx = x_centre[c]
+            for b in range(nb):
+                if not _is_valid(src[b, cy, cx], nodata, has_nodata):
+                    continue
+                num = 0.0
+                den = 0.0
+                for j in range(ny):
+                    yy = oy + j
+                    if 0 <= yy < height:
+                        s = yy % slots
+                        num += sums[s, b, c] * wy[j]
+                        den += weights[s, b, c] * wy[j]
+                if den >= _GENERAL_MIN_WEIGHT:
+                    _store(out, b, r, c, num if abs(den - 1.0) <= _UNNORMALISED_BAND else num / den, mapping, cast)
+
+
+@njit(**_OPTS)
 def _buffers(n, k):  # type: ignore[no-untyped-def]
     """Per-point axis buffers for ``n`` points of ``k`` taps (see :func:`_axes`)."""
     return (np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
@@ -399,16 +493,21 @@ def paint_interp(src, nodata, has_nodata, kind, kernel, kx, ky, sx_g, sy_g, init
     ya = _buffers(w, ty)
     px = np.empty(w)
     py = np.empty(w)
+    rows = np.empty((4, w))
+    state = np.full(1, -1, dtype=np.int64)
     sep = mode == SEPARABLE
     if sep:
         _axes(kind, kernel, sx_g, init_x, sep_x, origin_x, width, *xa)
+        if kind == GENERAL:
+            _separable_general(src, nodata, has_nodata, kernel, sy_g, init_y, sep_y, origin_y, out, xa, ya,
+                               mapping, cast)
+            return
     for r in range(h):
         if sep:
             py[0] = sep_y[r]
             _axes(kind, kernel, sy_g, init_y, py[:1], origin_y, height, *ya)
         else:
-            for c in range(w):
-                px[c], py[c] = _position(mode, r, c, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y)
+            _row_positions(mode, r, nodes_x, nodes_y, lat, dense_x, dense_y, px, py, rows, state)
             _axes(kind, kernel, sx_g, init_x, px, origin_x, width, *xa)
             _axes(kind, kernel, sy_g, init_y, py, origin_y, height, *ya)
         if kind == BILINEAR4:
@@ -438,3 +537,50 @@ def position_bounds(mode, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y,
     if not found:
         return False, 0, 0, 0, 0
     return True, int(np.floor(x0)), int(np.floor(x1)), int(np.floor(y0)), int(np.floor(y1))
+
+
+@njit(**_OPTS)
+def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_index, fix_x, fix_y,  # type: ignore[no-untyped-def]
+                         level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct, mapping, cast):
+    """Nearest neighbour from positions (SEPARABLE or LATTICE_NODES, see :func:`paint_interp`), the pixels
+    ``fix_index`` (flat, ascending) taking the exact coordinates ``fix_x``/``fix_y`` instead: the pixel
+    containing each point is ``floor(x + 1e-10)``, inside when ``0 <= x`` and that pixel is in the level
+    (``level_w`` × ``level_h``); ``src`` is the window from (origin_y, origin_x). Then as
+    :func:`paint_near`."""
+    nb = src.shape[0]
+    h, w = out.shape[1], out.shape[2]
+    px = np.empty(w)
+    py = np.empty(w)
+    rows = np.empty((4, w))
+    state = np.full(1, -1, dtype=np.int64)
+    empty = np.empty((0, 0))
+    k = 0
+    n_fix = fix_index.shape[0]
+    for r in range(h):
+        if mode != SEPARABLE:
+            _row_positions(mode, r, nodes_x, nodes_y, lat, empty, empty, px, py, rows, state)
+        for c in range(w):
+            if mode == SEPARABLE:
+                x = sep_x[c]
+                y = sep_y[r]
+            else:
+                x = px[c]
+                y = py[c]
+            if k < n_fix and fix_index[k] == r * w + c:
+                x = fix_x[k]
+                y = fix_y[k]
+                k += 1
+            fx = np.floor(x + _NEAR_EPS)
+            fy = np.floor(y + _NEAR_EPS)
+            if not (x >= 0 and fx < level_w and y >= 0 and fy < level_h):
+                continue
+            row = int(fy) - origin_y
+            col = int(fx) - origin_x
+            for b in range(nb):
+                v = src[b, row, col]
+                if not _is_valid(v, nodata, has_nodata):
+                    continue
+                if direct:
+                    out[b, r, c] = v
+                else:
+                    _store(out, b, r, c, np.float64(v), mapping, cast)
