@@ -9,11 +9,18 @@ allocated memory is costly to touch: a chunk's pages would be touched twice). An
 (a selection, arithmetic) goes through ``dask.array.store``. With the multiprocessing scheduler or a
 ``distributed`` client the chunks are computed in other processes and have to travel back anyway:
 there :func:`load` is ``cube.compute()``.
+
+In place, the chunks of one image are computed by one task, in row-major order, when there are enough
+images to keep every thread busy (:func:`_groups`): a thread then opens an image's files once, and a
+source block shared by neighbouring chunks comes from GDAL's block cache of that thread's dataset
+instead of being decoded again by another thread.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from collections.abc import Callable
 from typing import Any
 
 import dask.array as da
@@ -47,7 +54,7 @@ def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
     if not _writes_in_this_process(compute_kwargs.get("scheduler")):
         return cube.compute(**compute_kwargs)
     out = np.empty(cube.shape, dtype=cube.dtype)
-    tasks = _in_place_tasks(cube.data, out)
+    tasks = _in_place_tasks(cube.data, out, _workers(compute_kwargs))
     if tasks is None:
         da.store(cube.data, out, lock=False, compute=True, **compute_kwargs)
     else:
@@ -59,16 +66,56 @@ def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
     return cube.copy(data=out)
 
 
-def _in_place_tasks(data: da.Array, out: np.ndarray) -> dict[Any, Any] | None:
-    """Tasks computing each block of ``data`` straight into its place in ``out``, when ``data`` is a cube
+# one block's work: a function and its argument
+Step = tuple[Callable[[Any], None], Any]
+# a task per image when there are at least this many images per thread (else some threads would idle)
+IMAGES_PER_WORKER = 4
+
+
+def _workers(compute_kwargs: dict[str, Any]) -> int:
+    """The threads the computation will run on (dask's threaded scheduler's own rule)."""
+    import dask.config
+
+    return int(compute_kwargs.get("num_workers") or dask.config.get("num_workers", None) or os.cpu_count() or 1)
+
+
+def _in_place_tasks(data: da.Array, out: np.ndarray, workers: int = 1) -> dict[Any, Any] | None:
+    """Tasks computing the blocks of ``data`` straight into their place in ``out``, when ``data`` is a cube
     as built by :func:`~geocube_dask.graph.cube.cube_from_plan` (one graph layer of chunk tasks and
-    nodata blocks); None for any other array."""
+    nodata blocks), grouped as :func:`_groups` says for ``workers`` threads; None for any other array."""
+    steps = _block_steps(data, out)
+    if steps is None:
+        return None
+    return {("geocube-load", *key): (functools.partial(_run, group),) for key, group in _groups(steps, workers)}
+
+
+def _groups(steps: dict[tuple[int, ...], Step], workers: int
+            ) -> list[tuple[tuple[int, ...], list[Step]]]:
+    """The blocks' steps as tasks: one per image (its blocks in row-major order) when there are at least
+    :data:`IMAGES_PER_WORKER` images per thread, else one per block."""
+    images = {idx[0] for idx in steps}
+    if len(images) < IMAGES_PER_WORKER * workers:
+        return [(idx, [step]) for idx, step in steps.items()]
+    groups: dict[tuple[int, ...], list[Step]] = {}
+    for idx in sorted(steps):
+        groups.setdefault((idx[0],), []).append(steps[idx])
+    return list(groups.items())
+
+
+def _run(steps: list[Step]) -> None:
+    for fn, arg in steps:
+        fn(arg)
+
+
+def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:
+    """Per block index of ``data``, the step computing it into its place in ``out`` (see
+    :func:`_in_place_tasks`); None when ``data`` is not a cube as built."""
     graph = data.__dask_graph__()
     if not isinstance(graph, HighLevelGraph) or list(graph.layers) != [data.name] or data.ndim != 4:
         return None
     layer = graph.layers[data.name]
     starts = [np.cumsum((0, *c[:-1])) for c in data.chunks]
-    tasks: dict[Any, Any] = {}
+    steps: dict[tuple[int, ...], Step] = {}
     for key in _flat_keys(data):
         task = layer.get(key)
         while isinstance(task, tuple) and task and task[0] not in (run_chunk_job, nodata_block) and task in layer:
@@ -77,12 +124,12 @@ def _in_place_tasks(data: da.Array, out: np.ndarray) -> dict[Any, Any] | None:
         block = tuple(slice(int(s[i]), int(s[i]) + n[i]) for s, n, i in zip(starts, data.chunks, idx, strict=True))
         view = out[block]
         if isinstance(task, tuple) and len(task) == 2 and task[0] is run_chunk_job and isinstance(task[1], ChunkJob):
-            tasks[("geocube-load",) + idx] = (functools.partial(_compute_into, view[0]), task[1])
+            steps[idx] = (functools.partial(_compute_into, view[0]), task[1])
         elif isinstance(task, tuple) and task and task[0] is nodata_block:
-            tasks[("geocube-load",) + idx] = (functools.partial(_fill, view), task[3])
+            steps[idx] = (functools.partial(_fill, view), task[3])
         else:
             return None
-    return tasks
+    return steps
 
 
 def _flat_keys(data: da.Array) -> list[tuple[Any, ...]]:

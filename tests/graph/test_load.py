@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -93,3 +95,38 @@ def test_a_cube_as_built_is_computed_in_place_and_a_selection_through_store(plan
         part = gd.load(cube.isel(time=slice(-1, None), x=slice(3, None)), scheduler="threads")
         assert len(stored) == 1
         np.testing.assert_array_equal(part.values, reference(p)[-1:, :, :, 3:])
+
+
+def test_with_enough_images_a_thread_computes_an_image_s_chunks_in_row_major_order(scenes, monkeypatch) -> None:
+    """One task per image when there are at least IMAGES_PER_WORKER images per thread: each image's chunks
+    are computed by one thread, one after the other (row by row); with fewer images, chunk by chunk on
+    every thread. Values are the reference's either way."""
+    import threading
+
+    load_module = sys.modules["geocube_dask.graph.load"]
+    x, y = centre_in("EPSG:32631")
+    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    names = NAMES * 2  # 8 images: 4 per thread with 2 threads
+    images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(names)]
+    real = load_module.compute_chunk
+    for nimages, grouped in ((8, True), (7, False)):
+        plan = make_plan(images[:nimages], grid, chunks=(64, 96))
+        calls: list[tuple[int | None, int, int, int]] = []
+
+        def spy(ctx, row0, col0, h, w, reads, prefetched=None, out=None, calls=calls):
+            calls.append((reads[0].source.dataset_id, threading.get_ident(), row0, col0))
+            return real(ctx, row0, col0, h, w, reads, prefetched, out)
+
+        monkeypatch.setattr(load_module, "compute_chunk", spy)
+        got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=2)
+        np.testing.assert_array_equal(got.values, reference(plan))
+        by_image: dict[int | None, list[tuple[int, int, int]]] = {}
+        for image, thread, row0, col0 in calls:  # one dataset per image
+            by_image.setdefault(image, []).append((thread, row0, col0))
+        assert len(by_image) == nimages
+        threads_per_image = [len({t for t, _, _ in c}) for c in by_image.values()]
+        if grouped:
+            assert threads_per_image == [1] * len(by_image)
+            assert all([(r, c) for _, r, c in c] == sorted((r, c) for _, r, c in c) for c in by_image.values())
+        else:
+            assert max(threads_per_image) == 2
