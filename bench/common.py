@@ -43,7 +43,9 @@ ODC = "odc"
 STACKSTAC = "stackstac"
 FLOOR = "floor"
 FLOOR_OVR = "floor-ovr"
-PEERS = (ODC, STACKSTAC)
+ODC_BBOX = "odc-bbox"  # timeseries: the peer loading only the pixel around the point
+STACKSTAC_BBOX = "stackstac-bbox"
+PEERS = (ODC, STACKSTAC, ODC_BBOX, STACKSTAC_BBOX)
 LABELS = {
     GEOCUBE: "geocube_dask",
     GEOCUBE_LOAD: "geocube_dask load",
@@ -51,6 +53,8 @@ LABELS = {
     STACKSTAC: "stackstac",
     FLOOR: "floor, full res",
     FLOOR_OVR: "floor, overviews",
+    ODC_BBOX: "odc-stac, 1 px bbox",
+    STACKSTAC_BBOX: "stackstac, 1 px bbox",
 }
 
 

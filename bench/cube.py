@@ -248,7 +248,7 @@ def run(tools: list[str], scenarios: list[Scenario], repeat: int) -> dict[str, d
         for tool in (GEOCUBE_LOAD, ODC, STACKSTAC):
             if tool in results[scen.name] and "error" not in results[scen.name][tool]:
                 results[scen.name][tool]["same_px"] = same_share(saved[GEOCUBE], saved[tool])
-        if all(t in results[scen.name] for t in PEERS):
+        if all(t in results[scen.name] for t in (ODC, STACKSTAC)):
             results[scen.name]["peers_same_px"] = same_share(saved[ODC], saved[STACKSTAC])
     write_json(out_dir / "results.json", results)
     print_table(coll, scenarios, results)

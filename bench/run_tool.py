@@ -38,7 +38,9 @@ from common import (  # noqa: E402
     GEOCUBE_LOAD,
     NODATA,
     ODC,
+    ODC_BBOX,
     STACKSTAC,
+    STACKSTAC_BBOX,
     THREADS,
     Grid,
     check_coords,
@@ -468,6 +470,55 @@ def ts_stackstac(job: Job) -> dict[str, Any]:
         _times_iso(a.time.values), a.transpose("time", "band").values))
 
 
+def _point_pixel(job: Job) -> tuple[float, float, float, float]:
+    """(x0, y0, x1, y1): the bounds of the tile's pixel holding the point (every date shares the tile's grid)."""
+    from affine import Affine
+
+    x, y = job["point_xy"]
+    t = Affine(*read_json(job["items_multiband"])["features"][0]["properties"]["proj:transform"])
+    col, row = ~t * (x, y)
+    x0, y1 = t * (math.floor(col), math.floor(row))
+    return x0, y1 + t.e, x0 + t.a, y1
+
+
+def ts_odc_bbox(job: Job) -> dict[str, Any]:
+    """odc.stac.load of only the pixel holding the point (a 1×1 GeoBox on the tile's grid), without dask on
+    its own pool of ``THREADS`` threads: what a user who knows odc-stac writes for a point."""
+    import odc.stac
+    from affine import Affine
+    from odc.geo.geobox import GeoBox
+
+    items = _items(job["items_multiband"])
+    x0, _, _, y1 = _point_pixel(job)
+    res = job["resolution"]
+    box = GeoBox((1, 1), Affine(res, 0, x0, 0, -res, y1), job["crs"])
+
+    def compute(_: Any) -> Any:
+        with ThreadPoolExecutor(THREADS) as pool:
+            return odc.stac.load(items, bands=list(BANDS), geobox=box, groupby="time", dtype="uint16",
+                                 fail_on_error=True, pool=pool)
+
+    return _ts_result(job, lambda: None, compute, lambda ds: (
+        _times_iso(ds.time.values), np.stack([ds[b].values[:, 0, 0] for b in BANDS], axis=1)))
+
+
+def ts_stackstac_bbox(job: Job) -> dict[str, Any]:
+    """stackstac.stack on the bounds of the pixel holding the point, then ``.compute()`` on 2 threads."""
+    items = _items(job["items_perband"])
+    epsg = int(job["crs"].split(":")[1])
+    bounds = _point_pixel(job)
+
+    def build() -> Any:
+        return _stackstac_stack(items, epsg=epsg, resolution=job["resolution"], bounds=bounds, snap_bounds=False)
+
+    def compute(arr: Any) -> Any:
+        with _threads():
+            return arr.compute()
+
+    return _ts_result(job, build, compute, lambda a: (
+        _times_iso(a.time.values), a.isel(x=0, y=0).transpose("time", "band").values))
+
+
 def ts_floor(job: Job) -> dict[str, Any]:
     """One 1×1 window (all bands) per file, 2 threads: the least any engine reads."""
     import rasterio
@@ -635,6 +686,8 @@ RUNNERS: dict[tuple[str, str], Callable[[Job], dict[str, Any]]] = {
     ("cube", GEOCUBE_LOAD): cube_geocube,
     ("timeseries", ODC): ts_odc,
     ("timeseries", STACKSTAC): ts_stackstac,
+    ("timeseries", ODC_BBOX): ts_odc_bbox,
+    ("timeseries", STACKSTAC_BBOX): ts_stackstac_bbox,
     ("timeseries", FLOOR): ts_floor,
     ("timeseries", GEOCUBE): ts_geocube,
     ("graph", GEOCUBE): graph_geocube,
@@ -650,11 +703,11 @@ def tool_version(tool: str) -> str:
     import rasterio
 
     gdal = f"GDAL {rasterio.__gdal_version__}"
-    if tool == ODC:
+    if tool in (ODC, ODC_BBOX):
         import odc.stac
 
         return f"odc-stac {odc.stac.__version__}, {gdal}"
-    if tool == STACKSTAC:
+    if tool in (STACKSTAC, STACKSTAC_BBOX):
         import stackstac
 
         return f"stackstac {stackstac.__version__}, {gdal}"

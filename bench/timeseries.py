@@ -9,6 +9,11 @@ dates, 3 days apart; a quarter of the dates have a no-data swath over the point.
 - odc-stac: ``odc.stac.load(items, crs="EPSG:32631", resolution=10, chunks=1024)
   .sel(x=…, y=…, method="nearest").compute()`` (what a user writes; target: geocube_dask ≥ 10× faster);
 - stackstac: the same with ``stackstac.stack`` (informative);
+- odc-stac, 1 px bbox: ``odc.stac.load(items, geobox=<1×1 GeoBox of the pixel holding the point>,
+  groupby="time", pool=2)``, without dask on its own 2 threads: what a user who knows odc-stac writes
+  for a point (informative);
+- stackstac, 1 px bbox: ``stackstac.stack(items, epsg=32631, resolution=10, bounds=<that pixel>,
+  snap_bounds=False).compute()`` over the single-band COGs (informative);
 - floor: rasterio reads of one 1×1 window (all bands) per file, 2 threads.
 
 Each timed run includes everything after the catalogue/Items are loaded: the request and its compute.
@@ -31,8 +36,10 @@ from common import (  # noqa: E402
     GEOCUBE,
     LABELS,
     ODC,
+    ODC_BBOX,
     PEERS,
     STACKSTAC,
+    STACKSTAC_BBOX,
     ensure_peers,
     fmt_bytes,
     fmt_seconds,
@@ -41,7 +48,7 @@ from common import (  # noqa: E402
     write_json,
 )
 
-TOOLS = (GEOCUBE, ODC, STACKSTAC, FLOOR)
+TOOLS = (GEOCUBE, ODC, STACKSTAC, ODC_BBOX, STACKSTAC_BBOX, FLOOR)
 TARGETS = {ODC: 10.0}
 NAMES = {**LABELS, FLOOR: "floor (1×1 reads)"}
 
