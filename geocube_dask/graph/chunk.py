@@ -4,7 +4,8 @@ Sources are painted in order; a later valid pixel overwrites an earlier one; nod
 overwrites; pixels no source covers keep the variable's nodata. Per source:
 
 * aligned grids (same CRS and pixel size, integer offset — e.g. a 10 m tile's ×2 overview under a
-  20 m output) are read directly, no resampling;
+  20 m output; for ``near`` any offset that puts no pixel centre on a source pixel edge, a whole-pixel
+  translation) are read directly, no resampling;
 * otherwise the exact source coordinates of the chunk's pixel centres are computed once per
   (source grid, chunk) and cached for the other dates of the same tile; ``near`` is then a gather,
   other methods go through :class:`~geocube_dask.graph.kernels.Resampler`.

@@ -97,7 +97,8 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
         if geo is None:
             window = output_window(src, grid)
             level, scale = choose_level(src, grid)
-            geo = geometry[key] = _Geometry(level, scale, alignment(level, grid), window)
+            geo = geometry[key] = _Geometry(level, scale, alignment(level, grid, plan.resampling == "near"),
+                                            window)
         return geo
 
     batches = BatchPlanner(name, ctx, *batch_settings())

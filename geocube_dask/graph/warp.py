@@ -94,8 +94,13 @@ def choose_level(source: Source, grid: GridSpec) -> tuple[LevelGrid, tuple[float
     return best, pixel_scale(best, grid, source)
 
 
-def alignment(lg: LevelGrid, grid: GridSpec) -> tuple[int, int] | None:
-    """(row, col) offset when output pixel (r, c) *is* source pixel (r + dr, c + dc), else None."""
+def alignment(lg: LevelGrid, grid: GridSpec, nearest: bool = False) -> tuple[int, int] | None:
+    """(row, col) offset when output pixel (r, c) *is* source pixel (r + dr, c + dc), else None.
+
+    That is the case when both grids have the same CRS and pixel size and a whole-pixel offset, for every
+    resampling; with ``nearest``, also at any offset that puts no pixel centre within
+    :data:`ALIGN_TOLERANCE` of a source pixel edge: the pixel holding output pixel (r, c)'s centre,
+    ``floor(c + 0.5 + offset)``, is then the same translation for every pixel."""
     if not same_crs(lg.crs, grid.crs):
         return None
     s, g = lg.transform, grid.transform
@@ -105,9 +110,15 @@ def alignment(lg: LevelGrid, grid: GridSpec) -> tuple[int, int] | None:
         return None
     dc = (g[2] - s[2]) / s[0]
     dr = (g[5] - s[5]) / s[4]
-    if abs(dc - round(dc)) > ALIGN_TOLERANCE or abs(dr - round(dr)) > ALIGN_TOLERANCE:
+    if abs(dc - round(dc)) <= ALIGN_TOLERANCE and abs(dr - round(dr)) <= ALIGN_TOLERANCE:
+        return round(dr), round(dc)
+    if not nearest:
         return None
-    return round(dr), round(dc)
+    # centres at c + 0.5 + dc: away from an edge, the containing pixel is c + floor(0.5 + dc)
+    cc, cr = 0.5 + dc, 0.5 + dr
+    if abs(cc - round(cc)) <= ALIGN_TOLERANCE or abs(cr - round(cr)) <= ALIGN_TOLERANCE:
+        return None
+    return math.floor(cr), math.floor(cc)
 
 
 def source_pixel_coords(

@@ -213,3 +213,33 @@ def test_near_from_positions_picks_the_pixels_of_exact_coordinates() -> None:
                                   True, moved, True, _mapping_arg(IDENTITY), _cast_arg(fmt))
     changed = np.flatnonzero((moved != mine).any(axis=0).ravel())
     assert changed.size > 0 and set(changed) <= set(near.fix_index.tolist())
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_near_from_separable_positions_picks_the_pixels_of_exact_coordinates(direct: bool) -> None:
+    """On separable positions (a grid in the source's CRS) paint_near_positions paints what the gather of
+    exact coordinates paints, values copied or mapped and cast; the grid reaches past the level's edges."""
+    from geocube_dask.graph.chunk import _gather_setup, _near_setup
+
+    grid = GridSpec("EPSG:32631", (25.0, 0.0, 599000.0 + 7.3, 0.0, -25.0, 5000500.0 - 3.1), 400, 380)
+    lg = LevelGrid("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 300, 320, 1)
+    near = _near_setup(grid, 0, 0, 380, 400, lg)
+    assert near is not None and near.positions.layout == SEPARABLE and near.fix_index.size == 0
+    sx, sy = chunk_coords(grid, 0, 0, 380, 400, lg, exact_edges=True)
+    gather = _gather_setup(sx, sy, lg)
+    assert gather is not None and gather.window == near.window
+    r0, c0, hh, ww = near.window
+    src = np.random.default_rng(3).integers(0, 10000, (3, hh, ww)).astype("uint16")
+    src[:, ::7, ::5] = 0  # nodata
+    mapping = IDENTITY if direct else Mapping(0.0, 10000.0, -1.0, 1.0, 1.0)
+    fmt = DFormat("uint16", 0, 0, 1) if direct else DFormat("float32", float("nan"), -1, 1)
+    mine = np.full((3, 380, 400), 7, dtype=fmt.dtype)
+    theirs = mine.copy()
+    pos = near.positions
+    compiled.paint_near_positions(src, pos.layout, pos.sep_x, pos.sep_y, pos.nodes_x, pos.nodes_y, pos.lattice,
+                                  near.fix_index, near.fix_x, near.fix_y, lg.width, lg.height, c0, r0, 0.0, True,
+                                  mine, direct, _mapping_arg(mapping), _cast_arg(fmt))
+    inside = gather.inside if gather.inside is not None else np.zeros(0, dtype=bool)
+    compiled.paint_near(src, gather.index, inside, 0.0, True, theirs, direct, _mapping_arg(mapping), _cast_arg(fmt))
+    assert 0.3 < (mine != 7).mean() < 0.95  # painted where inside and valid only
+    np.testing.assert_array_equal(mine, theirs)

@@ -14,7 +14,7 @@ from scenes import centre_in, make_plan, ref_grid, ref_of, source_for
 from geocube_dask.entities import DFormat
 from geocube_dask.errors import SourceReadError
 from geocube_dask.graph.cube import cube_from_plan
-from geocube_dask.graph.grid import make_grid
+from geocube_dask.graph.grid import GridSpec, make_grid
 
 
 def grid_around(crs: str, res: float, half: float, shift=(0.0, 0.0)):
@@ -64,6 +64,33 @@ def test_nearest_mosaic_of_every_crs_matches_reference_exactly(scenes, crs, res,
     mismatch = got != want
     assert not mismatch.any(), f"{mismatch.sum()} pixels differ of {got.size}"
     # something was painted, and nodata holes exist
+    assert (got != 0).mean() > 0.2 and (got == 0).any()
+
+
+@pytest.mark.parametrize(("res", "offset", "shifted"), [
+    (20.0, (0.3, -0.45), True),  # on the ×2 overview's pixel size: a whole-pixel translation of it
+    (10.0, (-0.7, 0.2), True),  # on the full resolution's
+    (20.0, (0.5, 0.25), False),  # centres on the source's pixel edges: resampled (right/lower pixel)
+])
+def test_nearest_on_a_grid_offset_by_a_fraction_of_a_pixel_matches_reference_exactly(scenes, res, offset, shifted):
+    """At the sources' pixel size, nearest on a grid offset by a fraction of a pixel reads each source
+    translated by whole pixels (no positions), unless pixel centres fall on source pixel edges; either
+    way every pixel is the reference's (exact coordinates)."""
+    from geocube_dask.graph.warp import alignment, choose_level
+
+    base = grid_around("EPSG:32631", res, 1500.0)
+    a, b, c, d, e, f = base.transform
+    grid = GridSpec(base.crs, (a, b, c + offset[0] * a, d, e, f + offset[1] * e), base.width, base.height)
+    names = ["utm31", "utm32", "l93", "utm31b"]
+    images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(names)]
+    plan = make_plan(images, grid, chunks=(70, 90))
+    level, _ = choose_level(plan.images[0].sources[0], grid)
+    assert (alignment(level, grid, nearest=True) is not None) is shifted
+    assert alignment(level, grid) is None  # other methods resample
+    got = compute(plan)
+    want = expected([list(im.sources) for im in plan.images], grid, FMT, "near")
+    mismatch = got != want
+    assert not mismatch.any(), f"{mismatch.sum()} pixels differ of {got.size}"
     assert (got != 0).mean() > 0.2 and (got == 0).any()
 
 

@@ -62,6 +62,13 @@ def test_alignment_needs_same_crs_resolution_and_whole_pixel_offset():
     assert alignment(lg, GridSpec("EPSG:32631", (20, 0, 600410, 0, -20, 4999800), 10, 10)) is None
     assert alignment(lg, GridSpec("EPSG:32631", (10, 0, 600400, 0, -10, 4999800), 10, 10)) is None
     assert alignment(lg, GridSpec("EPSG:32632", (20, 0, 600400, 0, -20, 4999800), 10, 10)) is None
+    # nearest: a fractional offset is a whole-pixel translation (centre c + 0.5 + offset is in pixel
+    # c + floor(0.5 + offset)), unless centres lie on source pixel edges
+    assert alignment(lg, GridSpec("EPSG:32631", (20, 0, 600406, 0, -20, 4999809), 10, 10), nearest=True) == (10, 20)
+    assert alignment(lg, GridSpec("EPSG:32631", (20, 0, 600414, 0, -20, 4999789), 10, 10), nearest=True) == (11, 21)
+    assert alignment(lg, GridSpec("EPSG:32631", (20, 0, 600410, 0, -20, 4999800), 10, 10), nearest=True) is None
+    assert alignment(lg, GridSpec("EPSG:32631", (20, 0, 600400, 0, -20, 4999800), 10, 10), nearest=True) == (10, 20)
+    assert alignment(lg, GridSpec("EPSG:32631", (10, 0, 600403, 0, -10, 4999800), 10, 10), nearest=True) is None
 
 
 def test_output_window_bounds_the_footprint():

@@ -547,6 +547,10 @@ def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_ind
     containing each point is ``floor(x + 1e-10)``, inside when ``0 <= x`` and that pixel is in the level
     (``level_w`` × ``level_h``); ``src`` is the window from (origin_y, origin_x). Then as
     :func:`paint_near`."""
+    if mode == SEPARABLE and fix_index.shape[0] == 0:
+        _near_separable(src, sep_x, sep_y, level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct,
+                        mapping, cast)
+        return
     nb = src.shape[0]
     h, w = out.shape[1], out.shape[2]
     px = np.empty(w)
@@ -577,6 +581,39 @@ def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_ind
             row = int(fy) - origin_y
             col = int(fx) - origin_x
             for b in range(nb):
+                v = src[b, row, col]
+                if not _is_valid(v, nodata, has_nodata):
+                    continue
+                if direct:
+                    out[b, r, c] = v
+                else:
+                    _store(out, b, r, c, np.float64(v), mapping, cast)
+
+
+@njit(**_OPTS)
+def _near_separable(src, sep_x, sep_y, level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct,  # type: ignore[no-untyped-def]
+                    mapping, cast):
+    """:func:`paint_near_positions` on separable positions: the containing column of each output column
+    and row of each output row computed once (same rule, same pixels), then each band row by row."""
+    nb = src.shape[0]
+    h, w = out.shape[1], out.shape[2]
+    cols = np.full(w, -1, dtype=np.int64)
+    for c in range(w):
+        x = sep_x[c]
+        fx = np.floor(x + _NEAR_EPS)
+        if x >= 0 and fx < level_w:
+            cols[c] = int(fx) - origin_x
+    for r in range(h):
+        y = sep_y[r]
+        fy = np.floor(y + _NEAR_EPS)
+        if not (y >= 0 and fy < level_h):
+            continue
+        row = int(fy) - origin_y
+        for b in range(nb):
+            for c in range(w):
+                col = cols[c]
+                if col < 0:
+                    continue
                 v = src[b, row, col]
                 if not _is_valid(v, nodata, has_nodata):
                     continue
