@@ -79,6 +79,17 @@ def _store(out, b, r, c, v, mapping, cast):  # type: ignore[no-untyped-def]
     out[b, r, c] = v
 
 
+@njit(**_INLINE)
+def _put(out, b, r, c, v, nodata, has_nodata, direct, mapping, cast):  # type: ignore[no-untyped-def]
+    """Paint source value ``v`` at (b, r, c) if valid: as it is (``direct``) or mapped and cast."""
+    if not _is_valid(v, nodata, has_nodata):
+        return
+    if direct:
+        out[b, r, c] = v
+    else:
+        _store(out, b, r, c, np.float64(v), mapping, cast)
+
+
 @njit(**_OPTS)
 def paint_near(src, index, inside, nodata, has_nodata, out, direct, mapping, cast):  # type: ignore[no-untyped-def]
     """Paint ``out`` (bands, h, w) with ``src`` (bands, H, W) gathered at ``index`` (h * w flat indices into
@@ -95,13 +106,7 @@ def paint_near(src, index, inside, nodata, has_nodata, out, direct, mapping, cas
                 continue
             k = index[p]
             for b in range(nb):
-                v = flat[b, k]
-                if not _is_valid(v, nodata, has_nodata):
-                    continue
-                if direct:
-                    out[b, r, c] = v
-                else:
-                    _store(out, b, r, c, np.float64(v), mapping, cast)
+                _put(out, b, r, c, flat[b, k], nodata, has_nodata, direct, mapping, cast)
 
 
 @njit(**_INLINE)
@@ -270,6 +275,25 @@ def _axes(kind, kernel, s, init, pos, origin, size, ok, centre, first, count, we
 
 
 @njit(**_INLINE)
+def _row_sum(src, b, yy, ox, wx, nx, nodata, has_nodata, width):  # type: ignore[no-untyped-def]
+    """(Σ_i wx_i · v_i, Σ_i wx_i, every tap inside and valid) over the taps ``ox + i`` (i < nx) of source
+    row ``yy`` that are inside the array and valid."""
+    rn = 0.0
+    rd = 0.0
+    full = True
+    for i in range(nx):
+        xx = ox + i
+        if 0 <= xx < width:
+            v = src[b, yy, xx]
+            if _is_valid(v, nodata, has_nodata):
+                rn += np.float64(v) * wx[i]
+                rd += wx[i]
+                continue
+        full = False
+    return rn, rd, full
+
+
+@njit(**_INLINE)
 def _wsum(src, b, ox, wx, nx, oy, wy, ny, nodata, has_nodata, height, width):  # type: ignore[no-untyped-def]
     """(Σ_j wy_j · Σ_i wx_i · v_ji, the same sum of the weights, every tap inside and valid) over the taps
     ``ox + i``, ``oy + j`` (i < nx, j < ny) that are inside the array and valid (taps.py's order)."""
@@ -278,19 +302,11 @@ def _wsum(src, b, ox, wx, nx, oy, wy, ny, nodata, has_nodata, height, width):  #
     full = True
     for j in range(ny):
         yy = oy + j
-        rn = 0.0
-        rd = 0.0
         if 0 <= yy < height:
-            for i in range(nx):
-                xx = ox + i
-                if 0 <= xx < width:
-                    v = src[b, yy, xx]
-                    if _is_valid(v, nodata, has_nodata):
-                        rn += np.float64(v) * wx[i]
-                        rd += wx[i]
-                        continue
-                full = False
+            rn, rd, row_full = _row_sum(src, b, yy, ox, wx, nx, nodata, has_nodata, width)
+            full = full and row_full
         else:
+            rn, rd = 0.0, 0.0
             full = False
         num += rn * wy[j]
         den += rd * wy[j]
@@ -436,17 +452,8 @@ def _separable_general(src, nodata, has_nodata, kernel, sy_g, init_y, sep_y, ori
                         continue
                     ox, nx, wx = x_first[c], x_count[c], x_w[c]
                     for b in range(nb):
-                        rn = 0.0
-                        rd = 0.0
-                        for i in range(nx):
-                            xx = ox + i
-                            if 0 <= xx < width:
-                                v = src[b, yy, xx]
-                                if _is_valid(v, nodata, has_nodata):
-                                    rn += np.float64(v) * wx[i]
-                                    rd += wx[i]
-                        sums[s, b, c] = rn
-                        weights[s, b, c] = rd
+                        sums[s, b, c], weights[s, b, c], _ = _row_sum(src, b, yy, ox, wx, nx, nodata, has_nodata,
+                                                                      width)
         for c in range(w):
             if not x_ok[c]:
                 continue
@@ -581,13 +588,7 @@ def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_ind
             row = int(fy) - origin_y
             col = int(fx) - origin_x
             for b in range(nb):
-                v = src[b, row, col]
-                if not _is_valid(v, nodata, has_nodata):
-                    continue
-                if direct:
-                    out[b, r, c] = v
-                else:
-                    _store(out, b, r, c, np.float64(v), mapping, cast)
+                _put(out, b, r, c, src[b, row, col], nodata, has_nodata, direct, mapping, cast)
 
 
 @njit(**_OPTS)
@@ -611,13 +612,5 @@ def _near_separable(src, sep_x, sep_y, level_w, level_h, origin_x, origin_y, nod
         row = int(fy) - origin_y
         for b in range(nb):
             for c in range(w):
-                col = cols[c]
-                if col < 0:
-                    continue
-                v = src[b, row, col]
-                if not _is_valid(v, nodata, has_nodata):
-                    continue
-                if direct:
-                    out[b, r, c] = v
-                else:
-                    _store(out, b, r, c, np.float64(v), mapping, cast)
+                if cols[c] >= 0:
+                    _put(out, b, r, c, src[b, row, cols[c]], nodata, has_nodata, direct, mapping, cast)
