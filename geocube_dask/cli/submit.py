@@ -78,12 +78,15 @@ def scheduler_client(address: str, timeout: float) -> Iterator[Any]:
 
 
 def hand_over(job: Any, client: Any, worker_db: str | None, timeout: float) -> str:
-    """Submit ``job``'s driver through ``client``; return its key once the scheduler holds it."""
+    """Submit ``job``'s driver through ``client``; return its key once the scheduler holds it, or once the
+    driver has moved the job on (a driver that ends at once, e.g. on an output already there, may be done
+    and forgotten by the scheduler before it is first asked)."""
+    from ..entities import JobState
     from ..submit import submit_job
 
     key = submit_job(job, client, worker_db)
     deadline = time.monotonic() + timeout
-    while not client.run_on_scheduler(_accepted, key):
+    while not (client.run_on_scheduler(_accepted, key) or job.state != JobState.NEW):
         if time.monotonic() > deadline:
             raise ClusterConnectionError(
                 f"the scheduler did not take job {job.name!r}'s driver within {timeout:.0f} s: check the cluster, "

@@ -24,7 +24,7 @@ from .test_jobs import catalogue, cube_values, scenes  # noqa: F401 - fixtures
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# the default 30 s for the scheduler to take a driver can pass on a loaded 2-core machine: tests wait longer
+# the submissions of these tests allow a slow machine more than the default 30 s to reach the scheduler
 PATIENT = ("--timeout", "120")
 
 
@@ -151,3 +151,34 @@ def test_submit_export_checks_the_request_before_making_a_job(catalogue, empty_c
     assert "cannot reach the dask scheduler" in error(run(url, "submit", "export", *CUBE, "--out", "c.zarr",
                                                           "--scheduler", "tcp://127.0.0.1:1", "--timeout", "1"))
     assert as_json(run(url, "job", "list", "--json")) == []
+
+
+def test_a_driver_done_and_forgotten_before_the_first_look_counts_as_taken(catalogue, tmp_path: Path,  # noqa: F811
+                                                                           monkeypatch) -> None:
+    """hand_over returns once the scheduler holds the driver or the driver has moved the job on: a driver that
+    ends at once (here: an output already there) may be finished and forgotten by the scheduler before the
+    submitter first asks. A job still NEW whose driver the scheduler does not hold times out."""
+    import geocube_dask as gd
+    import geocube_dask.submit as submit_module
+    from geocube_dask.cli.submit import hand_over
+    from geocube_dask.errors import ClusterConnectionError
+
+    url = catalogue[0]
+    (tmp_path / "old.tif").write_bytes(b"not a cube")
+    with gd.connect(url) as gc, LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                             dashboard_address=":0") as cluster, Client(cluster) as client:
+        plan = gc.get_cube_plan(gc.get_instance("refl", "master"), crs="EPSG:32631", resolution=20,
+                                bounds=(359000, 4826000, 364000, 4831000))
+        done, stuck = (gc.export_job(plan, tmp_path / f"{name}.tif", name=name) for name in ("old", "new"))
+
+        def run_at_once(job, client, worker_db=None):  # the driver has run and the scheduler forgot it
+            job.run()
+            return f"gone-{job.id}"
+
+        monkeypatch.setattr(submit_module, "submit_job", run_at_once)
+        assert hand_over(done, client, None, timeout=30) == f"gone-{done.id}"
+        assert done.state == "EXPORTFAILED"
+        monkeypatch.setattr(submit_module, "submit_job", lambda job, client, worker_db=None: f"gone-{job.id}")
+        with pytest.raises(ClusterConnectionError, match="did not take job 'new''s driver within 1 s"):
+            hand_over(stuck, client, None, timeout=1)
+        assert stuck.state == "NEW"
