@@ -234,19 +234,25 @@ def _client(client: Any) -> Iterator[Any]:
         yield own
 
 
-def _busy_with(token: str, dask_worker: Any = None) -> int:
-    """(Run on a worker) how many of its tasks with ``token`` in their key are still executing."""
+def _busy_with(tasks: str | frozenset[str], dask_worker: Any = None) -> int:
+    """(Run on a worker) how many of ``tasks`` it is still executing: the tasks with that token in their
+    key, or those keys."""
     states = ("executing", "long-running", "cancelled", "resumed")
-    return sum(1 for ts in dask_worker.state.tasks.values() if token in str(ts.key) and ts.state in states)
+
+    def mine(key: str) -> bool:
+        return tasks in key if isinstance(tasks, str) else key in tasks
+
+    return sum(1 for ts in dask_worker.state.tasks.values() if mine(str(ts.key)) and ts.state in states)
 
 
-def _wait_until_idle(client: Any, token: str, timeout: float = 300.0) -> None:
-    """Wait until no worker still executes one of the job's tasks: a cancelled task that is running
-    goes on to its end, and a file it uploads after the rollback would be left behind."""
+def _wait_until_idle(client: Any, tasks: str | frozenset[str], timeout: float = 300.0) -> None:
+    """Wait until no worker still executes one of a job's ``tasks`` (a token in their keys, or the keys):
+    a cancelled task that is running goes on to its end, and a file it writes after the rollback would be
+    left behind."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if not sum(client.run(_busy_with, token).values()):
+            if not sum(client.run(_busy_with, tasks).values()):
                 return
         except Exception:  # noqa: BLE001 - a worker gone meanwhile runs nothing
             return

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .cli.export import ZARR_FORMATS, cube_info, output_format, remove, temporary, write_geotiff, write_zarr
-from .consolidation import _client, _error_text, job_token
+from .consolidation import _client, _error_text, _wait_until_idle, job_token
 from .entities import JobInfo, JobState, Task, TaskState
 from .errors import GeocubeError, InvalidArgument, JobConflict
 from .graph.plan import CubePlan
@@ -84,25 +84,6 @@ def create(
     }
     job_name = name or f"export-{path.stem}-{os.urandom(4).hex()}"
     return gc.insert_job(job_name, "export", execution_level, payload)
-
-
-def _busy_with(keys: frozenset[str], dask_worker: Any = None) -> int:
-    """(Run on a worker) how many of the tasks ``keys`` it is still executing."""
-    states = ("executing", "long-running", "cancelled", "resumed")
-    return sum(1 for ts in dask_worker.state.tasks.values() if str(ts.key) in keys and ts.state in states)
-
-
-def _wait_until_idle(client: Any, keys: frozenset[str], timeout: float = 300.0) -> None:
-    """Wait until no worker still runs one of ``keys``: a cancelled task that is running goes on to its
-    end, and what it writes after the temporary is removed would be left behind."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if not sum(client.run(_busy_with, keys).values()):
-                return
-        except Exception:  # noqa: BLE001 - a worker gone meanwhile runs nothing
-            return
-        time.sleep(0.2)
 
 
 def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
