@@ -549,12 +549,12 @@ def position_bounds(mode, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y,
 @njit(**_OPTS)
 def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_index, fix_x, fix_y,  # type: ignore[no-untyped-def]
                          level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct, mapping, cast):
-    """Nearest neighbour from positions (SEPARABLE or LATTICE_NODES, see :func:`paint_interp`), the pixels
-    ``fix_index`` (flat, ascending) taking the exact coordinates ``fix_x``/``fix_y`` instead: the pixel
+    """Nearest neighbour from positions (SEPARABLE, exact, or LATTICE_NODES, see :func:`paint_interp`), the
+    lattice's pixels ``fix_index`` (flat, ascending) taking the exact coordinates ``fix_x``/``fix_y``: the pixel
     containing each point is ``floor(x + 1e-10)``, inside when ``0 <= x`` and that pixel is in the level
     (``level_w`` × ``level_h``); ``src`` is the window from (origin_y, origin_x). Then as
     :func:`paint_near`."""
-    if mode == SEPARABLE and fix_index.shape[0] == 0:
+    if mode == SEPARABLE:  # exact already: no exceptions
         _near_separable(src, sep_x, sep_y, level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct,
                         mapping, cast)
         return
@@ -568,15 +568,10 @@ def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_ind
     k = 0
     n_fix = fix_index.shape[0]
     for r in range(h):
-        if mode != SEPARABLE:
-            _row_positions(mode, r, nodes_x, nodes_y, lat, empty, empty, px, py, rows, state)
+        _row_positions(mode, r, nodes_x, nodes_y, lat, empty, empty, px, py, rows, state)
         for c in range(w):
-            if mode == SEPARABLE:
-                x = sep_x[c]
-                y = sep_y[r]
-            else:
-                x = px[c]
-                y = py[c]
+            x = px[c]
+            y = py[c]
             if k < n_fix and fix_index[k] == r * w + c:
                 x = fix_x[k]
                 y = fix_y[k]
