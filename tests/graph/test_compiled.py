@@ -14,7 +14,17 @@ from geocube_dask.graph.kernels.weights import _filter_init, _radius
 from geocube_dask.graph.mapping import Mapping, valid_mask
 from geocube_dask.graph.warp import DENSE, LATTICE_NODES, SEPARABLE, LevelGrid, chunk_coords, chunk_positions
 
-from .test_kernels import CASES, NODATA, assert_agree, blobs, centres, float_source, gdal, output_shape
+from .test_kernels import (
+    CASES,
+    NODATA,
+    assert_agree,
+    blobs,
+    centres,
+    float_source,
+    gdal,
+    output_shape,
+    typed_source,
+)
 
 METHODS = ("bilinear", "cubic", "cubicspline")
 KERNELS = {"bilinear": compiled.K_BILINEAR, "cubic": compiled.K_CUBIC, "cubicspline": compiled.K_BSPLINE}
@@ -65,16 +75,7 @@ def test_float_source_with_nodata_agrees_with_gdal(method: str, xres: float, yre
 @pytest.mark.parametrize("dtype", ["uint8", "int16", "uint16", "int32", "float32"])
 def test_every_source_type_agrees_with_gdal(method: str, dtype: str) -> None:
     """One band: GDAL's reproject of several bands with a nodata value would use one mask for all."""
-    rng = np.random.default_rng(len(dtype))
-    kind = np.dtype(dtype)
-    if kind.kind in "iu":
-        info = np.iinfo(kind)
-        src = rng.integers(max(info.min, -30000), min(info.max, 60000), (1, 24, 30), endpoint=True).astype(kind)
-        nodata = float(info.min)
-    else:
-        src = (rng.random((1, 24, 30)) * 100).astype(kind)
-        nodata = -1.0
-    src[0][blobs((24, 30), 3)] = nodata
+    src, nodata = typed_source(dtype)
     for xres, yres, x0, y0 in [(1.0, 1.0, 0.25, -0.5), (2.0, 2.0, -0.625, 0.375), (0.625, 0.625, -0.75, 0.25),
                                (1.25, 1.25, -0.875, -0.25)]:
         shape = output_shape((24, 30), xres, yres)

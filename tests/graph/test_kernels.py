@@ -134,10 +134,9 @@ def test_float_source_without_nodata(method: str, xres: float, yres: float, x0: 
                  gdal(src, method, x0, y0, xres, yres, shape, None))
 
 
-@pytest.mark.parametrize("method", RESAMPLINGS)
-@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "uint16", "int32", "uint32", "float32"])
-def test_integer_and_float32_sources(method: str, dtype: str) -> None:
-    """Every source type, against GDAL warping into float64 (GDAL's working type, no rounding)."""
+def typed_source(dtype: str) -> tuple[np.ndarray, float]:
+    """A (1, 24, 30) source of ``dtype`` spanning its range (within ±30000..60000) with nodata blobs, and
+    that nodata (the type's minimum, or -1 for floats)."""
     rng = np.random.default_rng(len(dtype))
     kind = np.dtype(dtype)
     if kind.kind in "iu":
@@ -148,6 +147,14 @@ def test_integer_and_float32_sources(method: str, dtype: str) -> None:
         src = (rng.random((1, 24, 30)) * 100).astype(kind)
         nodata = -1.0
     src[0][blobs((24, 30), 3)] = nodata
+    return src, nodata
+
+
+@pytest.mark.parametrize("method", RESAMPLINGS)
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "int16", "uint16", "int32", "uint32", "float32"])
+def test_integer_and_float32_sources(method: str, dtype: str) -> None:
+    """Every source type, against GDAL warping into float64 (GDAL's working type, no rounding)."""
+    src, nodata = typed_source(dtype)
     for xres, yres, x0, y0 in [(1.0, 1.0, 0.25, -0.5), (2.0, 2.0, -0.625, 0.375), (0.625, 0.625, -0.75, 0.25)]:
         shape = output_shape((24, 30), xres, yres)
         assert_agree(ours(src, src != nodata, method, x0, y0, xres, yres, shape),
