@@ -43,7 +43,16 @@ from .read import (
     read_error,
     read_window,
 )
-from .warp import DENSE, LevelGrid, Positions, chunk_coords, chunk_positions, near_positions
+from .warp import (
+    DENSE,
+    SEPARABLE,
+    LevelGrid,
+    Positions,
+    chunk_coords,
+    chunk_positions,
+    lattice_edge_band,
+    source_pixel_coords,
+)
 
 # nearest picks the pixel containing the point; a point on a pixel edge goes to the right/lower pixel.
 # The epsilon absorbs floating point noise in the coordinates, exactly as GDAL's warper does: a point
@@ -319,16 +328,51 @@ class _Near:
 
 
 def _near_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelGrid) -> _Near | _Gather | None:
-    """The compiled nearest set-up; a gather index where the positions have no compact form."""
-    npos = near_positions(grid, row0, col0, h, w, lg)
-    if npos.positions.layout == DENSE:
-        return _gather_setup(npos.sx, npos.sy, lg)
-    found = _gather_bounds(npos.sx, npos.sy, lg)
-    if found is None:
+    """The compiled nearest set-up; a gather index where the positions have no compact form. Nothing per
+    pixel is expanded here: separable positions are bounded axis by axis, lattice positions scanned by
+    the compiled kernel, which also finds the points near a source pixel edge (transformed exactly)."""
+    pos = chunk_positions(grid, row0, col0, h, w, lg)
+    if pos.layout == DENSE:
+        return _gather_setup(pos.dense_x, pos.dense_y, lg)
+    fix_index, fix_x, fix_y = np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0)
+    if pos.layout == SEPARABLE:
+        xs, ys = _axis_span(pos.sep_x, lg.width), _axis_span(pos.sep_y, lg.height)
+        spans = None if xs is None or ys is None else (xs, ys)
+    else:
+        band = lattice_edge_band(grid, lg, pos)
+        fix_index, found, x0, x1, y0, y1 = compiled.near_scan(pos.nodes_x, pos.nodes_y, pos.lattice, h, w, band,
+                                                              lg.width, lg.height)
+        rr, cc = np.divmod(fix_index, w)
+        fix_x, fix_y = source_pixel_coords(grid, cc + col0 + 0.5, rr + row0 + 0.5, lg)
+        xs_fix, ys_fix = _inside_pixels(fix_x, fix_y, lg)
+        xs_all = np.concatenate([xs_fix, [x0, x1] if found else []])
+        ys_all = np.concatenate([ys_fix, [y0, y1] if found else []])
+        spans = None if xs_all.size == 0 else ((int(xs_all.min()), int(xs_all.max()) + 1),
+                                               (int(ys_all.min()), int(ys_all.max()) + 1))
+    if spans is None:
         return None
-    (r0, c0, r1, c1), _, _, _ = found
-    return _Near((r0, c0, r1 - r0, c1 - c0), npos.positions, npos.fix_index, npos.fix_x, npos.fix_y,
-                 (lg.width, lg.height))
+    (c0, c1), (r0, r1) = spans
+    return _Near((r0, c0, r1 - r0, c1 - c0), pos, fix_index, fix_x, fix_y, (lg.width, lg.height))
+
+
+def _axis_span(s: np.ndarray, size: int) -> tuple[int, int] | None:
+    """(first, last + 1) of the pixels containing the coordinates ``s`` that are inside [0, size) along one
+    axis (the rule of :func:`_gather_bounds`), or None."""
+    with np.errstate(invalid="ignore"):
+        f = np.floor(s + NEAREST_EPS)
+        inside = (s >= 0) & (f < size)
+    if not inside.any():
+        return None
+    return int(f[inside].min()), int(f[inside].max()) + 1
+
+
+def _inside_pixels(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> tuple[np.ndarray, np.ndarray]:
+    """The columns and rows of the pixels containing the points (sx, sy) that are inside the level."""
+    with np.errstate(invalid="ignore"):
+        fx = np.floor(sx + NEAREST_EPS)
+        fy = np.floor(sy + NEAREST_EPS)
+        inside = (sx >= 0) & (fx < lg.width) & (sy >= 0) & (fy < lg.height)
+    return fx[inside], fy[inside]
 
 
 def _gather_bounds(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid
@@ -432,20 +476,23 @@ def compute_chunk(
     ctx: ChunkContext, row0: int, col0: int, h: int, w: int, reads: tuple[SourceRead, ...],
     prefetched: PrefetchedWindows | None = None,
     out: np.ndarray | None = None,
+    out_filled: bool = False,
 ) -> np.ndarray:
     """The (1, bands, h, w) block of one image at output window (row0, col0, h, w), computed into ``out``
-    ((bands, h, w) of the variable's type, e.g. a view of a larger array) when given.
+    ((bands, h, w) of the variable's type, e.g. a view of a larger array) when given; ``out_filled``:
+    ``out`` already holds the variable's nodata everywhere.
 
     ``prefetched``: windows of some sources already read (by a batch read of a multi-image file,
     :mod:`~geocube_dask.graph.batch`), used instead of opening those sources."""
     dtype = np.dtype(ctx.dformat.dtype)
     nodata = ctx.dformat.nodata
     if out is None:
-        out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
+        out = nodata_array((ctx.nbands, h, w), dtype, nodata)
     else:
         if out.shape != (ctx.nbands, h, w) or out.dtype != dtype:
             raise ValueError(f"out must be {(ctx.nbands, h, w)} {dtype}, got {out.shape} {out.dtype}")
-        out[...] = nodata
+        if not out_filled:
+            out[...] = nodata
     with task_settings(ctx):
         for i, sr in enumerate(reads):
             failure = None
@@ -459,6 +506,21 @@ def compute_chunk(
             if failure is not None:  # raised outside the handler: no chained GDAL error (see read_error)
                 raise failure
     return out[None]
+
+
+def zero_nodata(dtype: np.dtype | str, nodata: float) -> bool:
+    """Whether ``nodata`` in ``dtype`` is all zero bytes: then a fresh array from ``np.zeros`` is already
+    filled with it."""
+    return not np.asarray(nodata, dtype=dtype).tobytes().strip(b"\0")
+
+
+def nodata_array(shape: tuple[int, ...], dtype: np.dtype | str, nodata: float) -> np.ndarray:
+    """An array of ``nodata``. When nodata is zero bytes, ``np.zeros``: the system hands out zeroed pages
+    on first touch, so pages that no source paints are never written (nor resident), and painted pages
+    are written once instead of twice."""
+    if zero_nodata(dtype, nodata):
+        return np.zeros(shape, dtype=dtype)
+    return np.full(shape, nodata, dtype=dtype)
 
 
 def _copies_as_is(ctx: ChunkContext, sr: SourceRead, first: bool) -> bool:

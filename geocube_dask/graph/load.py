@@ -18,6 +18,7 @@ instead of being decoded again by another thread.
 
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from collections.abc import Callable
@@ -28,7 +29,7 @@ import numpy as np
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from .chunk import compute_chunk
+from .chunk import compute_chunk, zero_nodata
 from .cube import ChunkJob, nodata_block, run_chunk_job
 
 
@@ -53,7 +54,7 @@ def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
         return cube
     if not _writes_in_this_process(compute_kwargs.get("scheduler")):
         return cube.compute(**compute_kwargs)
-    out = np.empty(cube.shape, dtype=cube.dtype)
+    out = np.zeros(cube.shape, dtype=cube.dtype)  # zeroed pages on first touch: see _compute_into
     tasks = _in_place_tasks(cube.data, out, _workers(compute_kwargs))
     if tasks is None:
         da.store(cube.data, out, lock=False, compute=True, **compute_kwargs)
@@ -86,7 +87,12 @@ def _in_place_tasks(data: da.Array, out: np.ndarray, workers: int = 1) -> dict[A
     steps = _block_steps(data, out)
     if steps is None:
         return None
-    return {("geocube-load", *key): (functools.partial(_run, group),) for key, group in _groups(steps, workers)}
+    groups = _groups(steps, workers)
+    # every task computes the costliest group not yet taken, whatever order the scheduler runs them in:
+    # a costly image left for last would keep one thread busy while the others idle
+    queue = collections.deque(sorted((group for _, group in groups), key=_cost, reverse=True))
+    take = functools.partial(_run_next, queue)
+    return {("geocube-load", *key): (take,) for key, _ in groups}
 
 
 def _groups(steps: dict[tuple[int, ...], Step], workers: int
@@ -102,8 +108,28 @@ def _groups(steps: dict[tuple[int, ...], Step], workers: int
     return list(groups.items())
 
 
-def _run(steps: list[Step]) -> None:
-    for fn, arg in steps:
+# the cost of painting an output pixel by resampling, relative to copying it from an aligned source
+RESAMPLED_COST = 3
+
+
+def _cost(steps: list[Step]) -> int:
+    """The work of a task's steps, roughly: the output pixels each source paints, resampled ones weighing
+    :data:`RESAMPLED_COST`; blocks no source touches cost nothing."""
+    total = 0
+    for _, job in steps:
+        if not isinstance(job, ChunkJob):
+            continue
+        for sr in job.reads:
+            r0, c0, r1, c1 = sr.window
+            rows = min(r1, job.row0 + job.height) - max(r0, job.row0)
+            cols = min(c1, job.col0 + job.width) - max(c0, job.col0)
+            total += max(rows, 0) * max(cols, 0) * (1 if sr.align is not None else RESAMPLED_COST)
+    return total
+
+
+def _run_next(queue: collections.deque[list[Step]]) -> None:
+    """Run the first group of steps left in ``queue`` (one task per group takes one each)."""
+    for fn, arg in queue.popleft():
         fn(arg)
 
 
@@ -139,8 +165,12 @@ def _flat_keys(data: da.Array) -> list[tuple[Any, ...]]:
 
 
 def _compute_into(view: np.ndarray, job: ChunkJob) -> None:
-    compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, out=view)
+    """Compute a chunk into its view of the result, which ``np.zeros`` allocated: when the nodata is zero
+    bytes, the view is already filled with it, and the pages no source paints are never touched."""
+    filled = zero_nodata(view.dtype, job.ctx.dformat.nodata)
+    compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, out=view, out_filled=filled)
 
 
 def _fill(view: np.ndarray, nodata: float) -> None:
-    view[...] = nodata
+    if not zero_nodata(view.dtype, nodata):
+        view[...] = nodata

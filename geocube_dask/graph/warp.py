@@ -285,36 +285,6 @@ class Positions:
                             self.width)
 
 
-@dataclass(frozen=True, eq=False)
-class NearPositions:
-    """What ``near`` needs of a window's positions: the compact :class:`Positions` and the pixels whose
-    coordinates :func:`chunk_coords` with ``exact_edges`` makes exact (flat indices in row-major order,
-    and their exact coordinates), plus the expanded coordinates (for the set-up only: not kept)."""
-
-    positions: Positions
-    fix_index: np.ndarray
-    fix_x: np.ndarray
-    fix_y: np.ndarray
-    sx: np.ndarray
-    sy: np.ndarray
-
-
-def near_positions(grid: GridSpec, row0: int, col0: int, height: int, width: int, lg: LevelGrid
-                   ) -> NearPositions:
-    """:func:`chunk_coords` with ``exact_edges`` as compact positions plus the exact exceptions."""
-    pos = chunk_positions(grid, row0, col0, height, width, lg)
-    none = np.zeros(0, dtype=np.int64)
-    if pos.layout != LATTICE_NODES:  # exact already
-        sx, sy = pos.arrays()
-        return NearPositions(pos, none, np.zeros(0), np.zeros(0), sx, sy)
-    sx, sy = pos.arrays()
-    n = LATTICE
-    node_cols = np.arange(pos.k0, pos.k0 + pos.nodes_x.shape[1], dtype="float64") * n + 0.5
-    node_rows = np.arange(pos.j0, pos.j0 + pos.nodes_x.shape[0], dtype="float64") * n + 0.5
-    rr, cc = _exact_near_edges(grid, lg, sx, sy, row0, col0, pos.nodes_x, pos.nodes_y, node_cols, node_rows)
-    return NearPositions(pos, (rr * width + cc).astype(np.int64), sx[rr, cc], sy[rr, cc], sx, sy)
-
-
 def chunk_positions(grid: GridSpec, row0: int, col0: int, height: int, width: int, lg: LevelGrid) -> Positions:
     """The compact :class:`Positions` of a window: ``chunk_coords(..., exact_edges=False)`` unexpanded."""
     g, s = grid.transform, lg.transform
@@ -333,16 +303,34 @@ def chunk_positions(grid: GridSpec, row0: int, col0: int, height: int, width: in
     return Positions(LATTICE_NODES, row0, col0, height, width, nodes_x=nx, nodes_y=ny, k0=k0, j0=j0)
 
 
+def lattice_edge_band(grid: GridSpec, lg: LevelGrid, pos: Positions) -> float:
+    """The band around source pixel edges (in source pixels) within which the interpolated coordinates of
+    LATTICE_NODES positions are to be made exact for ``near`` (see :func:`_exact_near_edges`)."""
+    node_cols = np.arange(pos.k0, pos.k0 + pos.nodes_x.shape[1], dtype="float64") * LATTICE + 0.5
+    node_rows = np.arange(pos.j0, pos.j0 + pos.nodes_x.shape[0], dtype="float64") * LATTICE + 0.5
+    return _edge_band(grid, lg, pos.nodes_x, pos.nodes_y, node_cols, node_rows)
+
+
 def _exact_near_edges(
     grid: GridSpec, lg: LevelGrid, sx: np.ndarray, sy: np.ndarray, row0: int, col0: int,
     nx: np.ndarray, ny: np.ndarray, node_cols: np.ndarray, node_rows: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Replace, in place, the interpolated coordinates that lie too close to a pixel edge by exact ones;
-    returns the (rows, columns), in row-major order, of the replaced ones.
+) -> None:
+    """Replace, in place, the interpolated coordinates that lie too close to a pixel edge by exact ones."""
+    band = _edge_band(grid, lg, nx, ny, node_cols, node_rows)
+    with np.errstate(invalid="ignore"):
+        near = (np.abs(sx - np.round(sx)) < band) | (np.abs(sy - np.round(sy)) < band)
+    rr, cc = np.nonzero(near)
+    if rr.size:
+        x, y = source_pixel_coords(grid, cc + col0 + 0.5, rr + row0 + 0.5, lg)
+        sx[rr, cc] = x
+        sy[rr, cc] = y
 
-    The interpolation error is measured at every half-lattice point (cell centres and edge midpoints:
-    the error of a bilinear interpolation peaks there) and the band is four times the largest.
-    """
+
+def _edge_band(grid: GridSpec, lg: LevelGrid, nx: np.ndarray, ny: np.ndarray, node_cols: np.ndarray,
+               node_rows: np.ndarray) -> float:
+    """Four times the lattice's largest interpolation error (at least :data:`EDGE_BAND`; inf when it is not
+    finite), measured at every half-lattice point: cell centres and edge midpoints, where the error of a
+    bilinear interpolation peaks."""
     half_c = np.concatenate([node_cols, (node_cols[:-1] + node_cols[1:]) / 2])
     half_r = np.concatenate([node_rows, (node_rows[:-1] + node_rows[1:]) / 2])
     nc, nr = len(node_cols), len(node_rows)
@@ -355,15 +343,7 @@ def _exact_near_edges(
     if not (mx.shape == (2 * nr - 1, 2 * nc - 1)):
         raise RuntimeError("internal error: expected mx.shape == (2 * nr - 1, 2 * nc - 1)")
     err = max(float(np.nanmax(np.abs(ex - mx), initial=0.0)), float(np.nanmax(np.abs(ey - my), initial=0.0)))
-    band = max(4 * err, EDGE_BAND) if np.isfinite(err) else np.inf
-    with np.errstate(invalid="ignore"):
-        near = (np.abs(sx - np.round(sx)) < band) | (np.abs(sy - np.round(sy)) < band)
-    rr, cc = np.nonzero(near)
-    if rr.size:
-        x, y = source_pixel_coords(grid, cc + col0 + 0.5, rr + row0 + 0.5, lg)
-        sx[rr, cc] = x
-        sy[rr, cc] = y
-    return rr, cc
+    return max(4 * err, EDGE_BAND) if np.isfinite(err) else np.inf
 
 
 def output_window(source: Source, grid: GridSpec, margin: int = 2) -> tuple[int, int, int, int] | None:

@@ -6,12 +6,14 @@ import sys
 
 import numpy as np
 import pytest
+import rasterio
 import xarray as xr
 from distributed import Client, LocalCluster
 from reference import reference_image
 from scenes import centre_in, make_plan, ref_grid, ref_of, source_for
 
 import geocube_dask as gd
+from geocube_dask.entities import DFormat
 from geocube_dask.graph.cube import cube_from_plan
 from geocube_dask.graph.grid import make_grid
 from geocube_dask.graph.load import _writes_in_this_process
@@ -73,10 +75,14 @@ def test_with_the_multiprocessing_scheduler_load_gets_the_chunks_back(plan) -> N
     np.testing.assert_array_equal(got.values, reference(plan))
 
 
-def test_a_cube_as_built_is_computed_in_place_and_a_selection_through_store(plan, scenes, monkeypatch) -> None:
+@pytest.mark.parametrize("dformat", [None, DFormat("int16", -1.0, 0.0, 10000.0),
+                                     DFormat("float32", float("nan"), 0.0, 1.0)], ids=["zero", "minus1", "nan"])
+def test_a_cube_as_built_is_computed_in_place_and_a_selection_through_store(plan, scenes, monkeypatch,
+                                                                            dformat) -> None:
     """The engine's chunk tasks write into the result (no chunk arrays, da.store never called), chunks
     no source touches included; any other graph (a selection) goes through da.store. Values are the
-    reference's either way."""
+    reference's either way, whether the nodata is zero bytes (the result's pages are left as the system
+    zeroed them where nothing is painted) or not (filled)."""
     import dask.array
 
     src = source_for(scenes["utm31"].path)
@@ -84,7 +90,9 @@ def test_a_cube_as_built_is_computed_in_place_and_a_selection_through_store(plan
     east = a[2] + a[0] * src.width
     partial = make_grid("EPSG:32631", 10, (east - 500, a[5] - 1000, east + 4500, a[5] - 100))
     real_store = dask.array.store
-    for p in (plan, make_plan([[src]], partial, chunks=(40, 70))):
+    if dformat is not None:
+        plan = make_plan([list(im.sources) for im in plan.images], plan.grid, dformat=dformat, chunks=(64, 96))
+    for p in (plan, make_plan([[src]], partial, chunks=(40, 70), dformat=dformat)):
         cube = cube_from_plan(p)
         stored: list[object] = []
         monkeypatch.setattr(dask.array, "store", lambda *a, stored=stored, **k: stored.append(a) or real_store(*a, **k))
@@ -92,6 +100,8 @@ def test_a_cube_as_built_is_computed_in_place_and_a_selection_through_store(plan
         assert stored == []
         np.testing.assert_array_equal(got.values, reference(p))
         np.testing.assert_array_equal(got.values, cube.compute().values)
+        nodata = np.isnan(got.values) if np.isnan(p.dformat.nodata) else got.values == p.dformat.nodata
+        assert nodata.any()
         part = gd.load(cube.isel(time=slice(-1, None), x=slice(3, None)), scheduler="threads")
         assert len(stored) == 1
         np.testing.assert_array_equal(part.values, reference(p)[-1:, :, :, 3:])
@@ -113,9 +123,9 @@ def test_with_enough_images_a_thread_computes_an_image_s_chunks_in_row_major_ord
         plan = make_plan(images[:nimages], grid, chunks=(64, 96))
         calls: list[tuple[int | None, int, int, int]] = []
 
-        def spy(ctx, row0, col0, h, w, reads, prefetched=None, out=None, calls=calls):
+        def spy(ctx, row0, col0, h, w, reads, prefetched=None, out=None, calls=calls, **kw):
             calls.append((reads[0].source.dataset_id, threading.get_ident(), row0, col0))
-            return real(ctx, row0, col0, h, w, reads, prefetched, out)
+            return real(ctx, row0, col0, h, w, reads, prefetched, out, **kw)
 
         monkeypatch.setattr(load_module, "compute_chunk", spy)
         got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=2)
@@ -130,3 +140,28 @@ def test_with_enough_images_a_thread_computes_an_image_s_chunks_in_row_major_ord
             assert all([(r, c) for _, r, c in c] == sorted((r, c) for _, r, c in c) for c in by_image.values())
         else:
             assert max(threads_per_image) == 2
+
+
+def test_tasks_take_the_costliest_image_left_first(scenes, monkeypatch) -> None:
+    """Grouped by image, whatever order the scheduler runs the tasks in, each computes the image with the
+    most output pixels to paint among those left: an image covering the whole grid goes before images
+    covering a corner of it, wherever it is in time. Values are the reference's."""
+    load_module = sys.modules["geocube_dask.graph.load"]
+    big = scenes["utm31"].path
+    with rasterio.open(big) as ds:
+        grid = make_grid("EPSG:32631", 10.0, tuple(ds.bounds))
+    paths = [scenes["six"].path] * 8
+    paths[3] = big
+    images = [[source_for(p, record_id=f"r{i}", dataset_id=i)] for i, p in enumerate(paths)]
+    plan = make_plan(images, grid, chunks=(100, 100))
+    real = load_module.compute_chunk
+    calls: list[int | None] = []
+
+    def spy(ctx, row0, col0, h, w, reads, prefetched=None, out=None, **kw):
+        calls.append(reads[0].source.dataset_id)
+        return real(ctx, row0, col0, h, w, reads, prefetched, out, **kw)
+
+    monkeypatch.setattr(load_module, "compute_chunk", spy)
+    got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=1)
+    np.testing.assert_array_equal(got.values, reference(plan))
+    assert calls[:16] == [3] * 16  # the big image's 4 × 4 chunks, first

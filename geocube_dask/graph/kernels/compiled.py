@@ -31,7 +31,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..warp import DENSE, SEPARABLE
+from ..warp import DENSE, LATTICE_NODES, SEPARABLE
 
 # kinds of interpolation (see paint_interp)
 BILINEAR4, CUBIC4, GENERAL = 0, 1, 2
@@ -544,6 +544,46 @@ def position_bounds(mode, sep_x, sep_y, nodes_x, nodes_y, lat, dense_x, dense_y,
     if not found:
         return False, 0, 0, 0, 0
     return True, int(np.floor(x0)), int(np.floor(x1)), int(np.floor(y0)), int(np.floor(y1))
+
+
+@njit(**_OPTS)
+def near_scan(nodes_x, nodes_y, lat, h, w, band, level_w, level_h):  # type: ignore[no-untyped-def]
+    """Over a window's LATTICE_NODES positions, expanded as :func:`paint_near_positions` expands them: the
+    flat indices (row-major, ascending) of the points within ``band`` of a source pixel edge along x or y
+    (whose coordinates are to be made exact), and (found, first column, last column, first row, last row)
+    of the pixels containing the other points that are inside the level (``level_w`` × ``level_h``)."""
+    px = np.empty(w)
+    py = np.empty(w)
+    rows = np.empty((4, w))
+    state = np.full(1, -1, dtype=np.int64)
+    empty = np.empty((0, 0))
+    fix = np.empty(max(16, (h * w) // 64), dtype=np.int64)
+    n_fix = 0
+    found = False
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    for r in range(h):
+        _row_positions(LATTICE_NODES, r, nodes_x, nodes_y, lat, empty, empty, px, py, rows, state)
+        for c in range(w):
+            x = px[c]
+            y = py[c]
+            if abs(x - np.rint(x)) < band or abs(y - np.rint(y)) < band:
+                if n_fix == fix.shape[0]:
+                    grown = np.empty(2 * n_fix, dtype=np.int64)
+                    grown[:n_fix] = fix
+                    fix = grown
+                fix[n_fix] = r * w + c
+                n_fix += 1
+                continue
+            fx = np.floor(x + _NEAR_EPS)
+            fy = np.floor(y + _NEAR_EPS)
+            if x >= 0 and fx < level_w and y >= 0 and fy < level_h:
+                found = True
+                x0 = min(x0, fx)
+                x1 = max(x1, fx)
+                y0 = min(y0, fy)
+                y1 = max(y1, fy)
+    return fix[:n_fix].copy(), found, x0, x1, y0, y1
 
 
 @njit(**_OPTS)
