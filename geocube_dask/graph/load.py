@@ -31,6 +31,7 @@ from dask.highlevelgraph import HighLevelGraph
 
 from .chunk import compute_chunk, zero_nodata
 from .cube import ChunkJob, nodata_block, run_chunk_job
+from .read import forget_source
 
 
 def _writes_in_this_process(scheduler: Any) -> bool:
@@ -88,9 +89,11 @@ def _in_place_tasks(data: da.Array, out: np.ndarray, workers: int = 1) -> dict[A
     if steps is None:
         return None
     groups = _groups(steps, workers)
+    by_image = len(groups) < len(steps) or all(len(data.chunks[i]) == 1 for i in (2, 3))
     # every task computes the costliest group not yet taken, whatever order the scheduler runs them in:
     # a costly image left for last would keep one thread busy while the others idle
-    queue = collections.deque(sorted((group for _, group in groups), key=_cost, reverse=True))
+    ordered = sorted((group for _, group in groups), key=_cost, reverse=True)
+    queue = collections.deque((group, by_image) for group in ordered)
     take = functools.partial(_run_next, queue)
     return {("geocube-load", *key): (take,) for key, _ in groups}
 
@@ -127,10 +130,19 @@ def _cost(steps: list[Step]) -> int:
     return total
 
 
-def _run_next(queue: collections.deque[list[Step]]) -> None:
-    """Run the first group of steps left in ``queue`` (one task per group takes one each)."""
-    for fn, arg in queue.popleft():
-        fn(arg)
+def _run_next(queue: collections.deque[tuple[list[Step], bool]]) -> None:
+    """Run the first group of steps left in ``queue`` (one task per group takes one each). After a group
+    that is a whole image, this thread closes the image's files: no other task of the request reads
+    them, and an open dataset that has been read holds about a megabyte (its last decoded block and
+    compressed tile), a cube's worth of which would stay in memory."""
+    steps, whole_image = queue.popleft()
+    try:
+        for fn, arg in steps:
+            fn(arg)
+    finally:
+        if whole_image:
+            for uri in {sr.source.uri for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads}:
+                forget_source(uri)
 
 
 def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:
