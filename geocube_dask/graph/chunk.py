@@ -6,9 +6,13 @@ overwrites; pixels no source covers keep the variable's nodata. Per source:
 * aligned grids (same CRS and pixel size, integer offset — e.g. a 10 m tile's ×2 overview under a
   20 m output; for ``near`` any offset that puts no pixel centre on a source pixel edge, a whole-pixel
   translation) are read directly, no resampling;
-* otherwise the exact source coordinates of the chunk's pixel centres are computed once per
-  (source grid, chunk) and cached for the other dates of the same tile; ``near`` is then a gather,
-  other methods go through :class:`~geocube_dask.graph.kernels.Resampler`.
+* otherwise the source coordinates of the chunk's pixel centres are set up once per (source grid,
+  chunk) in a compact form (one coordinate per column and row in the source's CRS; across CRSs a
+  lattice of exact transforms, with the points near a source pixel edge transformed exactly for
+  ``near``) and cached for the other dates of the same tile; the compiled kernels
+  (:mod:`~geocube_dask.graph.kernels.compiled`) expand them pixel by pixel for ``near``, ``bilinear``,
+  ``cubic`` and ``cubicspline``; the other methods go through
+  :class:`~geocube_dask.graph.kernels.Resampler`.
 """
 
 from __future__ import annotations

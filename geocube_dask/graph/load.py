@@ -10,10 +10,16 @@ allocated memory is costly to touch: a chunk's pages would be touched twice). An
 ``distributed`` client the chunks are computed in other processes and have to travel back anyway:
 there :func:`load` is ``cube.compute()``.
 
+The result comes from ``np.zeros``: the system hands out zeroed pages on first touch, so when the
+nodata is zero bytes (0 in any type) the chunks skip their nodata fill and the pages no source paints
+(outside an image's footprint) are never written, nor resident.
+
 In place, the chunks of one image are computed by one task, in row-major order, when there are enough
 images to keep every thread busy (:func:`_groups`): a thread then opens an image's files once, and a
 source block shared by neighbouring chunks comes from GDAL's block cache of that thread's dataset
-instead of being decoded again by another thread.
+instead of being decoded again by another thread; once the image is done its files are closed. The
+tasks take the costliest images first (:func:`_cost`), so that no thread is left with a large image
+while the others idle.
 """
 
 from __future__ import annotations

@@ -244,3 +244,25 @@ def test_near_from_separable_positions_picks_the_pixels_of_exact_coordinates(dir
     compiled.paint_near(src, gather.index, inside, 0.0, True, theirs, direct, _mapping_arg(mapping), _cast_arg(fmt))
     assert 0.3 < (mine != 7).mean() < 0.95  # painted where inside and valid only
     np.testing.assert_array_equal(mine, theirs)
+
+
+@pytest.mark.parametrize("band", [1e-3, 0.05])
+def test_near_scan_finds_the_points_near_pixel_edges_and_the_pixels_of_the_others(band: float) -> None:
+    """near_scan over lattice positions gives, as plain numpy on the expanded coordinates does, the
+    row-major indices of the points within ``band`` of a source pixel edge, and the span of the pixels
+    containing the other points inside the level (a level smaller than the window: some points fall out)."""
+    grid = GridSpec("EPSG:32631", (7.0, 0.0, 699960.0, 0.0, -7.0, 5060040.0), 700, 700)
+    lg = LevelGrid("EPSG:32632", (10.0, 0.0, 232000.0, 0.0, -10.0, 5063500.0), 300, 250, 0)
+    row0, col0, h, w = 50, 40, 600, 640
+    pos = chunk_positions(grid, row0, col0, h, w, lg)
+    assert pos.layout == LATTICE_NODES
+    sx, sy = pos.arrays()
+    near = (np.abs(sx - np.round(sx)) < band) | (np.abs(sy - np.round(sy)) < band)
+    fx, fy = np.floor(sx + 1e-10), np.floor(sy + 1e-10)
+    inside = ~near & (sx >= 0) & (fx < lg.width) & (sy >= 0) & (fy < lg.height)
+    assert 0 < inside.mean() < 0.9 and near.any()
+    fix, found, x0, x1, y0, y1 = compiled.near_scan(pos.nodes_x, pos.nodes_y, pos.lattice, h, w, band, lg.width,
+                                                    lg.height)
+    np.testing.assert_array_equal(fix, np.flatnonzero(near.ravel()))
+    assert found
+    assert (x0, x1, y0, y1) == (fx[inside].min(), fx[inside].max(), fy[inside].min(), fy[inside].max())
