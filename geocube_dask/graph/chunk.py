@@ -491,7 +491,7 @@ def compute_chunk(
     dtype = np.dtype(ctx.dformat.dtype)
     nodata = ctx.dformat.nodata
     if out is None:
-        out = nodata_array((ctx.nbands, h, w), dtype, nodata)
+        out = np.full((ctx.nbands, h, w), nodata, dtype=dtype)
     else:
         if out.shape != (ctx.nbands, h, w) or out.dtype != dtype:
             raise ValueError(f"out must be {(ctx.nbands, h, w)} {dtype}, got {out.shape} {out.dtype}")
@@ -514,17 +514,9 @@ def compute_chunk(
 
 def zero_nodata(dtype: np.dtype | str, nodata: float) -> bool:
     """Whether ``nodata`` in ``dtype`` is all zero bytes: then a fresh array from ``np.zeros`` is already
-    filled with it."""
+    filled with it (see :func:`~geocube_dask.graph.load.load`; a chunk task's own array is filled, since
+    memory the allocator reuses from earlier chunks is cheaper to fill than fresh pages are to touch)."""
     return not np.asarray(nodata, dtype=dtype).tobytes().strip(b"\0")
-
-
-def nodata_array(shape: tuple[int, ...], dtype: np.dtype | str, nodata: float) -> np.ndarray:
-    """An array of ``nodata``. When nodata is zero bytes, ``np.zeros``: the system hands out zeroed pages
-    on first touch, so pages that no source paints are never written (nor resident), and painted pages
-    are written once instead of twice."""
-    if zero_nodata(dtype, nodata):
-        return np.zeros(shape, dtype=dtype)
-    return np.full(shape, nodata, dtype=dtype)
 
 
 def _copies_as_is(ctx: ChunkContext, sr: SourceRead, first: bool) -> bool:

@@ -20,7 +20,7 @@ import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
 from .batch import BatchPlanner, batch_settings
-from .chunk import ChunkContext, PrefetchedWindows, SourceRead, compute_chunk, configured_settings, nodata_array
+from .chunk import ChunkContext, PrefetchedWindows, SourceRead, compute_chunk, configured_settings
 from .mapping import mapping_for
 from .plan import CubePlan, Source
 from .warp import LevelGrid, alignment, choose_level, output_window
@@ -47,7 +47,7 @@ def run_chunk_job(job: ChunkJob, *batches: PrefetchedWindows) -> np.ndarray:
 
 
 def nodata_block(shape: tuple[int, ...], dtype: str, nodata: float) -> np.ndarray:
-    return nodata_array(shape, dtype, nodata)
+    return np.full(shape, nodata, dtype=dtype)
 
 
 @dataclass(frozen=True)
