@@ -359,12 +359,18 @@ def _near_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelG
     return _Near((r0, c0, r1 - r0, c1 - c0), pos, fix_index, fix_x, fix_y, (lg.width, lg.height))
 
 
-def _axis_span(s: np.ndarray, size: int) -> tuple[int, int] | None:
-    """(first, last + 1) of the pixels containing the coordinates ``s`` that are inside [0, size) along one
-    axis (the rule of :func:`_gather_bounds`), or None."""
+def _containing(s: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Along one axis, the pixel containing each coordinate of ``s`` and whether the point is inside
+    [0, size): the rule of the compiled kernels (``floor(x + eps)``, inside when ``0 <= x``)."""
     with np.errstate(invalid="ignore"):
         f = np.floor(s + NEAREST_EPS)
-        inside = (s >= 0) & (f < size)
+        return f, (s >= 0) & (f < size)
+
+
+def _axis_span(s: np.ndarray, size: int) -> tuple[int, int] | None:
+    """(first, last + 1) of the pixels containing the coordinates ``s`` that are inside [0, size) along one
+    axis, or None."""
+    f, inside = _containing(s, size)
     if not inside.any():
         return None
     return int(f[inside].min()), int(f[inside].max()) + 1
@@ -372,10 +378,8 @@ def _axis_span(s: np.ndarray, size: int) -> tuple[int, int] | None:
 
 def _inside_pixels(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> tuple[np.ndarray, np.ndarray]:
     """The columns and rows of the pixels containing the points (sx, sy) that are inside the level."""
-    with np.errstate(invalid="ignore"):
-        fx = np.floor(sx + NEAREST_EPS)
-        fy = np.floor(sy + NEAREST_EPS)
-        inside = (sx >= 0) & (fx < lg.width) & (sy >= 0) & (fy < lg.height)
+    (fx, in_x), (fy, in_y) = _containing(sx, lg.width), _containing(sy, lg.height)
+    inside = in_x & in_y
     return fx[inside], fy[inside]
 
 
@@ -383,10 +387,8 @@ def _gather_bounds(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid
                    ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray] | None:
     """((row0, col0, row1, col1) of the source pixels containing the points inside the level, their
     columns, rows and where the points are inside), or None when no point is inside."""
-    with np.errstate(invalid="ignore"):
-        fx = np.floor(sx + NEAREST_EPS)
-        fy = np.floor(sy + NEAREST_EPS)
-        inside = (sx >= 0) & (fx < lg.width) & (sy >= 0) & (fy < lg.height)
+    (fx, in_x), (fy, in_y) = _containing(sx, lg.width), _containing(sy, lg.height)
+    inside = in_x & in_y
     all_in = bool(inside.all())
     if not all_in and not inside.any():
         return None
