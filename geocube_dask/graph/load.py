@@ -17,7 +17,7 @@ nodata is zero bytes (0 in any type) the chunks skip their nodata fill and the p
 In place, the chunks of one image are computed by one task, in row-major order, when there are enough
 images to keep every thread busy (:func:`_groups`): a thread then opens an image's files once, and a
 source block shared by neighbouring chunks comes from GDAL's block cache of that thread's dataset
-instead of being decoded again by another thread; once the image is done its files are closed. The
+instead of being decoded again by another thread; each file is closed after the last chunk reading it. The
 tasks take the costliest images first (:func:`_cost`), so that no thread is left with a large image
 while the others idle.
 """
@@ -137,18 +137,35 @@ def _cost(steps: list[Step]) -> int:
 
 
 def _run_next(queue: collections.deque[tuple[list[Step], bool]]) -> None:
-    """Run the first group of steps left in ``queue`` (one task per group takes one each). After a group
-    that is a whole image, this thread closes the image's files: no other task of the request reads
-    them, and an open dataset that has been read holds about a megabyte (its last decoded block and
-    compressed tile), a cube's worth of which would stay in memory."""
+    """Run the first group of steps left in ``queue`` (one task per group takes one each). When the group
+    is a whole image, this thread closes each of the image's files after the last step that reads it:
+    no other task of the request reads them, and an open dataset that has been read holds a megabyte
+    or more (its decoded tile and compressed tile buffers, and its blocks in GDAL's cache), a cube's
+    worth of which would stay in memory."""
     steps, whole_image = queue.popleft()
+    last = _last_reads(steps) if whole_image else {}
     try:
-        for fn, arg in steps:
+        for i, (fn, arg) in enumerate(steps):
             fn(arg)
-    finally:
-        if whole_image:
-            for uri in {sr.source.uri for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads}:
+            for uri in last.pop(i, ()):
                 forget_source(uri)
+    finally:
+        for uris in last.values():  # a step failed: close what the steps left would have closed
+            for uri in uris:
+                forget_source(uri)
+
+
+def _last_reads(steps: list[Step]) -> dict[int, list[str]]:
+    """Per step index, the source files that no later step of ``steps`` reads."""
+    last: dict[str, int] = {}
+    for i, (_, job) in enumerate(steps):
+        if isinstance(job, ChunkJob):
+            for sr in job.reads:
+                last[sr.source.uri] = i
+    by_step: dict[int, list[str]] = {}
+    for uri, i in last.items():
+        by_step.setdefault(i, []).append(uri)
+    return by_step
 
 
 def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:

@@ -184,3 +184,43 @@ def test_a_thread_closes_an_image_s_files_after_computing_the_whole_image(scenes
         np.testing.assert_array_equal(got.values, reference(plan))
         still_open = {key[0] for key in read._handles().items} & uris
         assert still_open == (set() if closed else {scenes[n].path for n in NAMES[:nimages]})
+
+
+def test_a_file_is_closed_after_the_last_chunk_of_its_image_that_reads_it(scenes, monkeypatch) -> None:
+    """Grouped by image, an image made of several files closes each file once no chunk left reads it,
+    before the thread computes the next chunk, and never while a later chunk of the image still reads
+    it (which would open it again)."""
+    load_module = sys.modules["geocube_dask.graph.load"]
+    x, y = centre_in("EPSG:32631")
+    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    images = [[source_for(scenes[a].path, record_id=f"r{i}", dataset_id=i),
+               source_for(scenes[b].path, record_id=f"r{i}", dataset_id=i)]
+              for i, (a, b) in enumerate([("utm31", "l93"), ("utm32", "utm31b")] * 4)]
+    plan = make_plan(images, grid, chunks=(64, 96))
+    events: list[tuple[str, int | None, frozenset[str]]] = []  # (what, image, files)
+    real_chunk, real_forget = load_module.compute_chunk, load_module.forget_source
+
+    def chunk_spy(ctx, row0, col0, h, w, reads, prefetched=None, out=None, **kw):
+        events.append(("chunk", reads[0].source.dataset_id, frozenset(sr.source.uri for sr in reads)))
+        return real_chunk(ctx, row0, col0, h, w, reads, prefetched, out, **kw)
+
+    def forget_spy(uri: str) -> None:
+        events.append(("close", None, frozenset([uri])))
+        real_forget(uri)
+
+    monkeypatch.setattr(load_module, "compute_chunk", chunk_spy)
+    monkeypatch.setattr(load_module, "forget_source", forget_spy)
+    got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=1)
+    np.testing.assert_array_equal(got.values, reference(plan))
+    closes = [i for i, (kind, _, _) in enumerate(events) if kind == "close"]
+    assert len(closes) == 16  # each of the 8 images' 2 files, once
+    early = 0
+    for i in closes:
+        (uri,) = events[i][2]
+        last = max(j for j in range(i) if events[j][0] == "chunk")
+        image = events[last][1]
+        assert uri in events[last][2]  # the chunk just computed read it, and no later chunk of its image does
+        later = [files for kind, im, files in events[i:] if kind == "chunk" and im == image]
+        assert all(uri not in files for files in later)
+        early += bool(later)
+    assert early  # some files are read by part of their image's chunks only, and closed before it ends
