@@ -21,6 +21,7 @@ import contextlib
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -483,10 +484,12 @@ def compute_chunk(
     prefetched: PrefetchedWindows | None = None,
     out: np.ndarray | None = None,
     out_filled: bool = False,
+    painted: Callable[[SourceRead], None] | None = None,
 ) -> np.ndarray:
     """The (1, bands, h, w) block of one image at output window (row0, col0, h, w), computed into ``out``
     ((bands, h, w) of the variable's type, e.g. a view of a larger array) when given; ``out_filled``:
-    ``out`` already holds the variable's nodata everywhere.
+    ``out`` already holds the variable's nodata everywhere. ``painted`` is called with each source read
+    once it is painted (or skipped, unreadable, with ``on_error="nodata"``), e.g. to close its file.
 
     ``prefetched``: windows of some sources already read (by a batch read of a multi-image file,
     :mod:`~geocube_dask.graph.batch`), used instead of opening those sources."""
@@ -506,11 +509,12 @@ def compute_chunk(
                 _paint_source(ctx, sr, out, row0, col0, h, w, first=i == 0, prefetched=prefetched)
             except READ_ERRORS as exc:  # only I/O: a bug or a MemoryError surfaces as itself
                 forget_source(sr.source.uri)
-                if ctx.on_error == "nodata":
-                    continue
-                failure = read_error(sr.source.uri, exc)
+                if ctx.on_error != "nodata":
+                    failure = read_error(sr.source.uri, exc)
             if failure is not None:  # raised outside the handler: no chained GDAL error (see read_error)
                 raise failure
+            if painted is not None:
+                painted(sr)
     return out[None]
 
 

@@ -17,7 +17,8 @@ nodata is zero bytes (0 in any type) the chunks skip their nodata fill and the p
 In place, the chunks of one image are computed by one task, in row-major order, when there are enough
 images to keep every thread busy (:func:`_groups`): a thread then opens an image's files once, and a
 source block shared by neighbouring chunks comes from GDAL's block cache of that thread's dataset
-instead of being decoded again by another thread; each file is closed after the last chunk reading it. The
+instead of being decoded again by another thread; each file is closed once the last chunk reading it has
+painted it. The
 tasks take the costliest images first (:func:`_cost`), so that no thread is left with a large image
 while the others idle.
 """
@@ -35,7 +36,7 @@ import numpy as np
 import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
-from .chunk import compute_chunk, zero_nodata
+from .chunk import SourceRead, compute_chunk, zero_nodata
 from .cube import ChunkJob, nodata_block, run_chunk_job
 from .read import forget_source
 
@@ -74,8 +75,8 @@ def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
     return cube.copy(data=out)
 
 
-# one block's work: a function and its argument
-Step = tuple[Callable[[Any], None], Any]
+# one block's work: a function, called with its argument and a callback for each source painted
+Step = tuple[Callable[[Any, Any], None], Any]
 # a task per image when there are at least this many images per thread (else some threads would idle)
 IMAGES_PER_WORKER = 4
 
@@ -138,34 +139,25 @@ def _cost(steps: list[Step]) -> int:
 
 def _run_next(queue: collections.deque[tuple[list[Step], bool]]) -> None:
     """Run the first group of steps left in ``queue`` (one task per group takes one each). When the group
-    is a whole image, this thread closes each of the image's files after the last step that reads it:
-    no other task of the request reads them, and an open dataset that has been read holds a megabyte
-    or more (its decoded tile and compressed tile buffers, and its blocks in GDAL's cache), a cube's
-    worth of which would stay in memory."""
+    is a whole image, this thread closes each of the image's files once the last chunk reading it has
+    painted it: no other task of the request reads them, and an open dataset that has been read holds
+    its decoded tiles in GDAL's cache and its tile buffers (a megabyte or more; a mosaic's chunk reads
+    several files, and a cube's worth of them would stay open)."""
     steps, whole_image = queue.popleft()
-    last = _last_reads(steps) if whole_image else {}
+    left = collections.Counter(sr.source.uri for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads)
+
+    def painted(sr: SourceRead) -> None:
+        left[sr.source.uri] -= 1
+        if not left[sr.source.uri]:
+            forget_source(sr.source.uri)
+
     try:
-        for i, (fn, arg) in enumerate(steps):
-            fn(arg)
-            for uri in last.pop(i, ()):
-                forget_source(uri)
+        for fn, arg in steps:
+            fn(arg, painted if whole_image else None)
     finally:
-        for uris in last.values():  # a step failed: close what the steps left would have closed
-            for uri in uris:
+        if whole_image:  # a step failed: close what the steps left would have closed
+            for uri in +left:
                 forget_source(uri)
-
-
-def _last_reads(steps: list[Step]) -> dict[int, list[str]]:
-    """Per step index, the source files that no later step of ``steps`` reads."""
-    last: dict[str, int] = {}
-    for i, (_, job) in enumerate(steps):
-        if isinstance(job, ChunkJob):
-            for sr in job.reads:
-                last[sr.source.uri] = i
-    by_step: dict[int, list[str]] = {}
-    for uri, i in last.items():
-        by_step.setdefault(i, []).append(uri)
-    return by_step
 
 
 def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:
@@ -199,13 +191,15 @@ def _flat_keys(data: da.Array) -> list[tuple[Any, ...]]:
     return [(data.name, *idx) for idx in itertools.product(*(range(len(c)) for c in data.chunks))]
 
 
-def _compute_into(view: np.ndarray, job: ChunkJob) -> None:
+def _compute_into(view: np.ndarray, job: ChunkJob, painted: Callable[[SourceRead], None] | None) -> None:
     """Compute a chunk into its view of the result, which ``np.zeros`` allocated: when the nodata is zero
-    bytes, the view is already filled with it, and the pages no source paints are never touched."""
+    bytes, the view is already filled with it, and the pages no source paints are never touched.
+    ``painted`` is called with each source once painted (see :func:`_run_next`)."""
     filled = zero_nodata(view.dtype, job.ctx.dformat.nodata)
-    compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, out=view, out_filled=filled)
+    compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, out=view, out_filled=filled,
+                  painted=painted)
 
 
-def _fill(view: np.ndarray, nodata: float) -> None:
+def _fill(view: np.ndarray, nodata: float, _painted: object = None) -> None:
     if not zero_nodata(view.dtype, nodata):
         view[...] = nodata

@@ -224,3 +224,33 @@ def test_a_file_is_closed_after_the_last_chunk_of_its_image_that_reads_it(scenes
         assert all(uri not in files for files in later)
         early += bool(later)
     assert early  # some files are read by part of their image's chunks only, and closed before it ends
+
+
+def test_a_mosaic_chunk_closes_each_file_once_painted(scenes, monkeypatch) -> None:
+    """An image of one chunk made of several files (a day's mosaic) closes each file once it is painted,
+    before opening the next: one file open at a time, not the whole mosaic's."""
+    chunk_module = sys.modules["geocube_dask.graph.chunk"]
+    load_module = sys.modules["geocube_dask.graph.load"]
+    x, y = centre_in("EPSG:32631")
+    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i) for n in NAMES] for i in range(8)]
+    plan = make_plan(images, grid, chunks=(1024, 1024))
+    open_now: set[str] = set()
+    most = 0
+    real_open, real_forget = chunk_module.open_source, load_module.forget_source
+
+    def open_spy(uri, *args):
+        nonlocal most
+        open_now.add(uri)
+        most = max(most, len(open_now))
+        return real_open(uri, *args)
+
+    def forget_spy(uri: str) -> None:
+        open_now.discard(uri)
+        real_forget(uri)
+
+    monkeypatch.setattr(chunk_module, "open_source", open_spy)
+    monkeypatch.setattr(load_module, "forget_source", forget_spy)
+    got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=1)
+    np.testing.assert_array_equal(got.values, reference(plan))
+    assert most == 1 and not open_now
