@@ -17,8 +17,10 @@ A pixel where any drawn band is nodata is fully transparent. A tile that no data
 from the catalogue alone (nothing is read): the shared transparent PNG.
 
 The tile's identity (:func:`tile_etag`) is a hash of the plan (grid, images, the datasets it reads and
-their value mappings) and of the drawing parameters (bands, range, palette colours): a dataset added,
-removed or remapped under the tile, or another query, changes it.
+their value mappings), of the local files' signatures (inode, size, modification time: a file rewritten
+in place under the same name) and of the drawing parameters (bands, range, palette colours): a dataset
+added, removed or remapped under the tile, a local file rewritten, or another query, changes it. Remote
+objects are taken as immutable (a consolidation writes new files under new names).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..errors import InvalidArgument
 from ..graph.cube import cube_from_plan
 from ..graph.grid import GridSpec
 from ..graph.plan import CubePlan, PlanRecord
+from ..graph.read import file_signature
 
 TILE_SIZE = 256
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -140,8 +143,11 @@ def tile_plan(
 
 
 def tile_etag(plan: CubePlan, style: TileStyle) -> str:
-    """A strong ETag: the plan's identity (grid, images, datasets and their mappings) and the drawing style."""
-    text = f"{RENDER_VERSION}|{plan.token}|{style.key()}"
+    """A strong ETag: the plan's identity (grid, images, datasets and their mappings), the signatures of
+    the local files it reads, and the drawing style."""
+    files = sorted({src.uri for image in plan.images for src in image.sources})
+    signatures = ";".join(f"{uri}={file_signature(uri)}" for uri in files)
+    text = f"{RENDER_VERSION}|{plan.token}|{signatures}|{style.key()}"
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:40] + '"'
 
 

@@ -185,6 +185,42 @@ def test_etag_answers_304_and_changes_with_the_datasets_and_the_query(tiled, sce
     assert not np.array_equal(decode(changed.content), decode(first.content))
 
 
+def test_etag_changes_when_a_local_file_is_rewritten_in_place(gc, scenes, tmp_path):
+    """The same catalogue, the same query, but the file under the tile rewritten under the same name (other
+    pixels): the old ETag no longer matches and the tile shows the new pixels, not the ones of a handle
+    opened before."""
+    import shutil
+
+    import rasterio
+    import rasterio.enums
+
+    path = tmp_path / "rewritten.tif"
+    shutil.copy(scenes["utm31"].path, path)
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=BANDS)
+    inst = gc.instantiate(var, "master")
+    gc.index_dataset(str(path), record=NewRecord("utm31", DATES["utm31"][0]), instance=inst)
+    _, token = gc.create_token("read")
+    with TestClient(create_app(gc)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        first = tile(client, inst, max=3000)
+        etag = first.headers["ETag"]
+        assert tile(client, inst, max=3000).headers["ETag"] == etag
+        with rasterio.open(path) as src:
+            profile, pixels = src.profile, src.read()
+            factors = src.overviews(1)
+        darker = tmp_path / "darker.tif"
+        with rasterio.open(darker, "w", **{**profile, "driver": "GTiff"}) as dst:
+            dst.write(np.where(pixels > 0, np.maximum(pixels // 2, 1), 0).astype(pixels.dtype))
+            dst.build_overviews(factors, rasterio.enums.Resampling.average)
+        shutil.copyfile(darker, path)  # in place: the same name and inode, other content
+        changed = client.get(f"/tiles/{inst.id}/{Z}/{X}/{Y}.png", params={"max": 3000},
+                             headers={"If-None-Match": etag})
+        assert changed.status_code == 200 and changed.headers["ETag"] != etag
+        want = rgb_colours(cube_values(gc, inst, Z, X, Y, ["B2", "B3", "B4"]), 0, 0.0, 3000.0)
+        assert np.array_equal(decode(changed.content), want)
+        assert not np.array_equal(decode(changed.content), decode(first.content))
+
+
 def test_tile_from_a_real_server_is_the_painted_cube(api, scenes):
     """Through uvicorn in a child process (the bounded pool, real sockets), on both backends."""
     import httpx
