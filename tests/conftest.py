@@ -66,7 +66,8 @@ def postgis_worker_url(worker_id: str) -> Iterator[str]:
     drop_postgis_database(name)
 
 
-def _truncate_all(url: str) -> None:
+def truncate_all(url: str) -> None:
+    """Empty every table of the catalogue at ``url`` (PostGIS)."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         tables = conn.execute(
@@ -87,7 +88,7 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'catalog.db'}"
     url = request.getfixturevalue("postgis_worker_url")
-    _truncate_all(url)
+    truncate_all(url)
     return url
 
 

@@ -1,9 +1,10 @@
 """The API against its own OpenAPI schema, with schemathesis: no request gives a 500, and every answer is one
 the schema documents (status, content type, body, headers).
 
-Every operation of the schema is a test (``schema.parametrize()``), run in-process against the ASGI app over a
-SQLite catalogue (the HTTP layer is the subject here, not the backend: one is enough) that holds a variable, an
-instance, a record and an indexed dataset, so that listings answer real entities for the response checks. The
+Every operation of the schema is a test (``schema.parametrize()``), run in-process against the ASGI app, once
+over a SQLite catalogue and once over PostGIS (each backend's errors must reach the caller as documented 4xx
+answers), that holds a variable, an instance, a record and an indexed dataset, so that listings answer real
+entities for the response checks. The
 requests carry an admin token, so that every route is reached past its auth; schemathesis also sends cases
 without it (a missing ``Authorization`` must give a documented 401). Bounded and deterministic: a few examples
 per operation, derandomized. Destructive operations (delete, tidy, token revoke) may empty the catalogue for
@@ -27,6 +28,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from conftest import BACKENDS, truncate_all
 from fastapi.testclient import TestClient
 
 import geocube_dask as gd
@@ -37,13 +39,12 @@ from geocube_dask.catalog.ingest.requests import NewRecord
 EXAMPLES_PER_OPERATION = 5
 
 
-# the app under test, made here because schemathesis reads its schema when the tests are collected; the
-# ``admin_token`` fixture fills its catalogue, removed when the test process ends
+# the schema, read from an app when the tests are collected (schemathesis needs it then); the requests go to the
+# app of the ``backend_app`` fixture, over the backend of each run
 _ROOT = Path(tempfile.mkdtemp(prefix="geocube-schema-"))
 atexit.register(shutil.rmtree, _ROOT, True)
-GC = gd.connect(f"sqlite:///{_ROOT / 'catalog.db'}")
-APP = create_app(GC)
-OPENAPI = APP.openapi()
+_SCHEMA_GC = gd.connect(f"sqlite:///{_ROOT / 'schema.db'}")
+OPENAPI = create_app(_SCHEMA_GC).openapi()
 
 # POST routes whose path a GET route with a parameter also matches: GET /records/batch is the record "batch"
 # (a 404), GET /jobs/x/run the job named "x/run" (job names may hold "/"), so the server's 405 rightly lists
@@ -54,26 +55,33 @@ CONFIG = schemathesis.Config.from_dict({
     "checks": {"positive_data_acceptance": {"enabled": False}, "negative_data_rejection": {"enabled": False}},
     "operations": [{"include-path-regex": OVERLAPPED, "checks": {"allow_header_conformance": {"enabled": False}}}],
 })
-SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
+SCHEMA = schemathesis.openapi.from_asgi("/openapi.json", create_app(_SCHEMA_GC), config=CONFIG)
 
 
-@pytest.fixture(scope="module")
-def admin_token(scenes: dict) -> Iterator[str]:
-    """An admin token of the app's catalogue, now holding a variable, an instance, a record with a dataset
-    and an AOI."""
-    var = GC.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=["B2", "B3", "B4", "B8"])
-    inst = GC.instantiate(var, "master")
-    GC.index_dataset(scenes["utm31"].path, record=NewRecord("utm31", "2024-03-01T10:00:00Z", {"sat": "s2"}),
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend_app(request: pytest.FixtureRequest, scenes: dict) -> Iterator[tuple[Any, str]]:
+    """The app over an empty catalogue of one backend, now holding a variable, an instance, a record with a
+    dataset and an AOI, and an admin token of it."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{_ROOT / 'catalog.db'}"
+    else:
+        url = request.getfixturevalue("postgis_worker_url")
+        truncate_all(url)
+    gc = gd.connect(url)
+    var = gc.create_variable("reflectance", dformat=("uint16", 0, 0, 10000), bands=["B2", "B3", "B4", "B8"])
+    inst = gc.instantiate(var, "master")
+    gc.index_dataset(scenes["utm31"].path, record=NewRecord("utm31", "2024-03-01T10:00:00Z", {"sat": "s2"}),
                      instance=inst)
-    GC.create_aoi("POLYGON((5 45, 6 45, 6 46, 5 46, 5 45))")
-    _, token = GC.create_token("admin", name="schemathesis")
-    yield token
-    GC.close()
+    gc.create_aoi("POLYGON((5 45, 6 45, 6 46, 5 46, 5 45))")
+    _, token = gc.create_token("admin", name="schemathesis")
+    yield create_app(gc), token
+    gc.close()
 
 
 @SCHEMA.parametrize()
-def test_answers_follow_the_schema(case: Any, admin_token: str) -> None:
-    case.call_and_validate(headers={"Authorization": f"Bearer {admin_token}"})
+def test_answers_follow_the_schema(case: Any, backend_app: tuple[Any, str]) -> None:
+    app, token = backend_app
+    case.call_and_validate(app=app, headers={"Authorization": f"Bearer {token}"})
 
 
 # --- what schemathesis found, each pinned -----------------------------------------------------------------
