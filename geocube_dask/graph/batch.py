@@ -24,7 +24,8 @@ images of one file on one grid:
 Everything a task needs comes from its own arguments and dependencies (no cache shared between
 tasks), so it runs alike on threads and on a distributed cluster. When a file is not indexed
 (another kind of TIFF) or a batch cannot be read or decoded, the batch returns nothing and the image
-tasks read their sources themselves, with their usual error handling (``on_error``).
+tasks read their sources themselves, with their usual error handling (``on_error``); a batch that
+failed is logged as a warning (slower reads, same pixels).
 
 Settings, captured from the client's dask config when the graph is built:
 ``geocube.mucog-reads`` — which files: ``"remote"`` (default: files reached over the network, where
@@ -123,8 +124,9 @@ def batch_task(job: BatchJob, index: TiffIndex | None) -> PrefetchedWindows:
     with task_settings(job.ctx):
         try:
             return read_batch(job, index)
-        except (*READ_ERRORS, ValueError) as exc:
-            log.debug("batch read of %s failed, its images are read one by one: %s", job.template.source.uri, exc)
+        except (*READ_ERRORS, ValueError) as exc:  # the images' own reads say whether the file is unreadable
+            log.warning("reading %d images of %s in one batch failed (%s): they are read one by one instead, "
+                        "with a request per image and tile", len(job.subdirs), job.template.source.uri, exc)
             return {}
 
 

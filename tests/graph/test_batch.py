@@ -328,6 +328,26 @@ def test_a_missing_mucog_raises_or_gives_nodata(mucog: Mucog, http_server: Any) 
     assert np.isnan(got).all() if np.isnan(nodata) else (got == nodata).all()
 
 
+def test_a_failed_batch_is_read_image_by_image_with_a_warning(mucog: Mucog, served: str, monkeypatch: Any,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A batch whose fetch fails (a connection reset, injected): its images are read one by one, giving the
+    reference's pixels, and a warning says which file and what it costs."""
+    import logging
+
+    def reset(job: Any, index: Any) -> Any:
+        raise OSError("connection reset by peer")
+
+    monkeypatch.setattr(batch, "read_batch", reset)
+    grid = make_grid(CRS, 10.0, tile_bounds(1, 1))
+    plan = plan_for(mucog, served, grid)
+    assert batch_keys(cube_from_plan(plan))
+    with caplog.at_level(logging.WARNING, logger=batch.__name__):
+        got = compute(plan)
+    assert_same(got, mucog.expected(grid, "near"))
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned and all("connection reset" in m and "one by one" in m and served in m for m in warned)
+
+
 def test_a_cube_over_a_mucog_on_s3_equals_the_reference(mucog: Mucog, s3_server: Any) -> None:
     """Through /vsis3/ with the credentials the plan carries (nothing in the environment)."""
     uri = s3_server.upload(mucog.path, f"batch-{uuid.uuid4().hex[:12]}", "cell/mucog.tif")
