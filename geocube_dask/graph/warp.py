@@ -196,10 +196,7 @@ def lattice_coords(
     nx, ny, k0, j0 = nodes
     sx, sy = _interpolate(nx, ny, k0, j0, row0, col0, height, width)
     if exact_edges:
-        n = LATTICE
-        node_cols = np.arange(k0, k0 + nx.shape[1], dtype="float64") * n + 0.5
-        node_rows = np.arange(j0, j0 + nx.shape[0], dtype="float64") * n + 0.5
-        _exact_near_edges(grid, lg, sx, sy, row0, col0, nx, ny, node_cols, node_rows)
+        _exact_near_edges(grid, lg, sx, sy, row0, col0, nx, ny, k0, j0)
     return sx, sy
 
 
@@ -306,17 +303,15 @@ def chunk_positions(grid: GridSpec, row0: int, col0: int, height: int, width: in
 def lattice_edge_band(grid: GridSpec, lg: LevelGrid, pos: Positions) -> float:
     """The band around source pixel edges (in source pixels) within which the interpolated coordinates of
     LATTICE_NODES positions are to be made exact for ``near`` (see :func:`_exact_near_edges`)."""
-    node_cols = np.arange(pos.k0, pos.k0 + pos.nodes_x.shape[1], dtype="float64") * LATTICE + 0.5
-    node_rows = np.arange(pos.j0, pos.j0 + pos.nodes_x.shape[0], dtype="float64") * LATTICE + 0.5
-    return _edge_band(grid, lg, pos.nodes_x, pos.nodes_y, node_cols, node_rows)
+    return _edge_band(grid, lg, pos.nodes_x, pos.nodes_y, pos.k0, pos.j0)
 
 
 def _exact_near_edges(
     grid: GridSpec, lg: LevelGrid, sx: np.ndarray, sy: np.ndarray, row0: int, col0: int,
-    nx: np.ndarray, ny: np.ndarray, node_cols: np.ndarray, node_rows: np.ndarray,
+    nx: np.ndarray, ny: np.ndarray, k0: int, j0: int,
 ) -> None:
     """Replace, in place, the interpolated coordinates that lie too close to a pixel edge by exact ones."""
-    band = _edge_band(grid, lg, nx, ny, node_cols, node_rows)
+    band = _edge_band(grid, lg, nx, ny, k0, j0)
     with np.errstate(invalid="ignore"):
         near = (np.abs(sx - np.round(sx)) < band) | (np.abs(sy - np.round(sy)) < band)
     rr, cc = np.nonzero(near)
@@ -326,11 +321,12 @@ def _exact_near_edges(
         sy[rr, cc] = y
 
 
-def _edge_band(grid: GridSpec, lg: LevelGrid, nx: np.ndarray, ny: np.ndarray, node_cols: np.ndarray,
-               node_rows: np.ndarray) -> float:
-    """Four times the lattice's largest interpolation error (at least :data:`EDGE_BAND`; inf when it is not
-    finite), measured at every half-lattice point: cell centres and edge midpoints, where the error of a
-    bilinear interpolation peaks."""
+def _edge_band(grid: GridSpec, lg: LevelGrid, nx: np.ndarray, ny: np.ndarray, k0: int, j0: int) -> float:
+    """Four times the largest interpolation error of the lattice ``nx``/``ny`` (first node column ``k0``,
+    row ``j0``; at least :data:`EDGE_BAND`; inf when it is not finite), measured at every half-lattice
+    point: cell centres and edge midpoints, where the error of a bilinear interpolation peaks."""
+    node_cols = np.arange(k0, k0 + nx.shape[1], dtype="float64") * LATTICE + 0.5
+    node_rows = np.arange(j0, j0 + nx.shape[0], dtype="float64") * LATTICE + 0.5
     half_c = np.concatenate([node_cols, (node_cols[:-1] + node_cols[1:]) / 2])
     half_r = np.concatenate([node_rows, (node_rows[:-1] + node_rows[1:]) / 2])
     nc, nr = len(node_cols), len(node_rows)
