@@ -18,9 +18,8 @@ In place, the chunks of one image are computed by one task, in row-major order, 
 images to keep every thread busy (:func:`_groups`): a thread then opens an image's files once, and a
 source block shared by neighbouring chunks comes from GDAL's block cache of that thread's dataset
 instead of being decoded again by another thread; each file is closed once the last chunk reading it has
-painted it. The
-tasks take the costliest images first (:func:`_cost`), so that no thread is left with a large image
-while the others idle.
+painted it. The tasks take the costliest images first (:func:`_cost`), so that no thread is left with a
+large image while the others idle.
 """
 
 from __future__ import annotations
@@ -99,9 +98,8 @@ def _in_place_tasks(data: da.Array, out: np.ndarray, workers: int = 1) -> dict[A
     by_image = len(groups) < len(steps) or all(len(data.chunks[i]) == 1 for i in (2, 3))
     # every task computes the costliest group not yet taken, whatever order the scheduler runs them in:
     # a costly image left for last would keep one thread busy while the others idle
-    ordered = sorted((group for _, group in groups), key=_cost, reverse=True)
-    queue = collections.deque((group, by_image) for group in ordered)
-    take = functools.partial(_run_next, queue)
+    queue = collections.deque(sorted((group for _, group in groups), key=_cost, reverse=True))
+    take = functools.partial(_run_next, queue, by_image)
     return {("geocube-load", *key): (take,) for key, _ in groups}
 
 
@@ -137,13 +135,17 @@ def _cost(steps: list[Step]) -> int:
     return total
 
 
-def _run_next(queue: collections.deque[tuple[list[Step], bool]]) -> None:
-    """Run the first group of steps left in ``queue`` (one task per group takes one each). When the group
-    is a whole image, this thread closes each of the image's files once the last chunk reading it has
+def _run_next(queue: collections.deque[list[Step]], whole_images: bool) -> None:
+    """Run the first group of steps left in ``queue`` (one task per group takes one each). When groups are
+    whole images, this thread closes each of the image's files once the last chunk reading it has
     painted it: no other task of the request reads them, and an open dataset that has been read holds
     its decoded tiles in GDAL's cache and its tile buffers (a megabyte or more; a mosaic's chunk reads
     several files, and a cube's worth of them would stay open)."""
-    steps, whole_image = queue.popleft()
+    steps = queue.popleft()
+    if not whole_images:
+        for fn, arg in steps:
+            fn(arg, None)
+        return
     left = collections.Counter(sr.source.uri for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads)
 
     def painted(sr: SourceRead) -> None:
@@ -153,11 +155,10 @@ def _run_next(queue: collections.deque[tuple[list[Step], bool]]) -> None:
 
     try:
         for fn, arg in steps:
-            fn(arg, painted if whole_image else None)
-    finally:
-        if whole_image:  # a step failed: close what the steps left would have closed
-            for uri in +left:
-                forget_source(uri)
+            fn(arg, painted)
+    finally:  # after a failed step: close what the steps left would have closed
+        for uri in +left:
+            forget_source(uri)
 
 
 def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:
