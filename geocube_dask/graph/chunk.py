@@ -349,9 +349,9 @@ def _near_setup(grid: GridSpec, row0: int, col0: int, h: int, w: int, lg: LevelG
                                                               lg.width, lg.height)
         rr, cc = np.divmod(fix_index, w)
         fix_x, fix_y = source_pixel_coords(grid, cc + col0 + 0.5, rr + row0 + 0.5, lg)
-        xs_fix, ys_fix = _inside_pixels(fix_x, fix_y, lg)
-        xs_all = np.concatenate([xs_fix, [x0, x1] if found else []])
-        ys_all = np.concatenate([ys_fix, [y0, y1] if found else []])
+        fx, fy, inside = _level_pixels(fix_x, fix_y, lg)
+        xs_all = np.concatenate([fx[inside], [x0, x1] if found else []])
+        ys_all = np.concatenate([fy[inside], [y0, y1] if found else []])
         spans = None if xs_all.size == 0 else ((int(xs_all.min()), int(xs_all.max()) + 1),
                                                (int(ys_all.min()), int(ys_all.max()) + 1))
     if spans is None:
@@ -377,19 +377,18 @@ def _axis_span(s: np.ndarray, size: int) -> tuple[int, int] | None:
     return int(f[inside].min()), int(f[inside].max()) + 1
 
 
-def _inside_pixels(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> tuple[np.ndarray, np.ndarray]:
-    """The columns and rows of the pixels containing the points (sx, sy) that are inside the level."""
+def _level_pixels(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The columns and rows of the pixels containing the points (sx, sy), and whether each point is inside
+    the level."""
     (fx, in_x), (fy, in_y) = _containing(sx, lg.width), _containing(sy, lg.height)
-    inside = in_x & in_y
-    return fx[inside], fy[inside]
+    return fx, fy, in_x & in_y
 
 
 def _gather_bounds(sx: np.ndarray, sy: np.ndarray, lg: LevelGrid
                    ) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray, np.ndarray] | None:
     """((row0, col0, row1, col1) of the source pixels containing the points inside the level, their
     columns, rows and where the points are inside), or None when no point is inside."""
-    (fx, in_x), (fy, in_y) = _containing(sx, lg.width), _containing(sy, lg.height)
-    inside = in_x & in_y
+    fx, fy, inside = _level_pixels(sx, sy, lg)
     all_in = bool(inside.all())
     if not all_in and not inside.any():
         return None
