@@ -21,10 +21,15 @@ from geocube_dask.graph.load import _writes_in_this_process
 NAMES = ["utm31", "utm32", "l93", "utm31b"]
 
 
+def centre_grid():
+    """A 15 m grid (201 × 147 pixels) around the scenes' centre, in UTM 31N."""
+    x, y = centre_in("EPSG:32631")
+    return make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+
+
 @pytest.fixture
 def plan(scenes):
-    x, y = centre_in("EPSG:32631")
-    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    grid = centre_grid()
     images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(NAMES)]
     return make_plan(images, grid, chunks=(64, 96))  # many chunks of unequal sizes at the edges
 
@@ -114,8 +119,7 @@ def test_with_enough_images_a_thread_computes_an_image_s_chunks_in_row_major_ord
     import threading
 
     load_module = sys.modules["geocube_dask.graph.load"]
-    x, y = centre_in("EPSG:32631")
-    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    grid = centre_grid()
     names = NAMES * 2  # 8 images: 4 per thread with 2 threads
     images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(names)]
     real = load_module.compute_chunk
@@ -173,8 +177,7 @@ def test_a_thread_closes_an_image_s_files_after_computing_the_whole_image(scenes
     image's other chunks. Values are the reference's either way."""
     from geocube_dask.graph import read
 
-    x, y = centre_in("EPSG:32631")
-    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    grid = centre_grid()
     images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i)] for i, n in enumerate(NAMES * 2)]
     uris = {scenes[n].path for n in NAMES}
     for nimages, closed in ((8, True), (2, False)):
@@ -191,8 +194,7 @@ def test_a_file_is_closed_after_the_last_chunk_of_its_image_that_reads_it(scenes
     before the thread computes the next chunk, and never while a later chunk of the image still reads
     it (which would open it again)."""
     load_module = sys.modules["geocube_dask.graph.load"]
-    x, y = centre_in("EPSG:32631")
-    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    grid = centre_grid()
     images = [[source_for(scenes[a].path, record_id=f"r{i}", dataset_id=i),
                source_for(scenes[b].path, record_id=f"r{i}", dataset_id=i)]
               for i, (a, b) in enumerate([("utm31", "l93"), ("utm32", "utm31b")] * 4)]
@@ -231,8 +233,7 @@ def test_a_mosaic_chunk_closes_each_file_once_painted(scenes, monkeypatch) -> No
     before opening the next: one file open at a time, not the whole mosaic's."""
     chunk_module = sys.modules["geocube_dask.graph.chunk"]
     load_module = sys.modules["geocube_dask.graph.load"]
-    x, y = centre_in("EPSG:32631")
-    grid = make_grid("EPSG:32631", 15.0, (x - 1500, y - 1100, x + 1500, y + 1100))
+    grid = centre_grid()
     images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i) for n in NAMES] for i in range(8)]
     plan = make_plan(images, grid, chunks=(1024, 1024))
     open_now: set[str] = set()
