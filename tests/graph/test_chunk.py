@@ -24,14 +24,10 @@ from scenes import make_plan, origin_near, source_for
 
 from geocube_dask.entities import DFormat
 from geocube_dask.errors import GeocubeError, InvalidArgument, SourceReadError
-from geocube_dask.graph import chunk as chunk_module
+from geocube_dask.graph import setups as setups_module
 from geocube_dask.graph.chunk import (
-    DEFAULT_CACHE_BYTES,
     ChunkContext,
     SourceRead,
-    _cache,
-    _GatherCache,
-    cache_budget,
     clear_caches,
     compute_chunk,
     configured_settings,
@@ -41,6 +37,7 @@ from geocube_dask.graph.cube import ChunkJob, cube_from_plan
 from geocube_dask.graph.grid import GridSpec, make_grid
 from geocube_dask.graph.plan import Source
 from geocube_dask.graph.read import gdal_settings, open_source
+from geocube_dask.graph.setups import setup_cache
 from geocube_dask.synthetic import write_raster
 
 VAR = DFormat("uint16", 65535, 0, 10000)  # variable nodata differs from the files' nodata (0)
@@ -406,17 +403,17 @@ def test_gather_setups_are_cached_per_chunk_and_reused_for_other_dates(files: di
     ctx, reads = chunk_inputs([src(files["u32"])], grid)
     _, reads_b = chunk_inputs([src(files["u32b"])], grid)
     assert reads[0].source.grid_key == reads_b[0].source.grid_key
-    assert len(_cache.items) == 0
+    assert len(setup_cache.items) == 0
     first = compute_chunk(ctx, 0, 0, grid.height, grid.width, reads)
-    assert len(_cache.items) == 1
-    (setup,) = [v for v, _ in _cache.items.values()]
+    assert len(setup_cache.items) == 1
+    (setup,) = [v for v, _ in setup_cache.items.values()]
     second = compute_chunk(ctx, 0, 0, grid.height, grid.width, reads_b)
-    assert len(_cache.items) == 1 and next(iter(_cache.items.values()))[0] is setup
+    assert len(setup_cache.items) == 1 and next(iter(setup_cache.items.values()))[0] is setup
     assert (first != second).any()
     np.testing.assert_array_equal(second[0], nearest_reference(files["u32b"], -1, grid))
     compute_chunk(ctx, 5, 5, 20, 20, reads)
-    assert len(_cache.items) == 2
-    assert _cache.bytes == sum(n for _, n in _cache.items.values()) > 0
+    assert len(setup_cache.items) == 2
+    assert setup_cache.bytes == sum(n for _, n in setup_cache.items.values()) > 0
 
 
 def test_a_small_budget_keeps_only_the_newest_setup_and_values_do_not_change(files: dict[str, str]) -> None:
@@ -429,34 +426,8 @@ def test_a_small_budget_keeps_only_the_newest_setup_and_values_do_not_change(fil
             for row0, col0, h, w in windows:
                 got = compute_chunk(ctx, row0, col0, h, w, reads)[0]
                 np.testing.assert_array_equal(got, want[:, row0:row0 + h, col0:col0 + w])
-                assert len(_cache.items) == 1
-    assert [k[1:5] for k in _cache.items] == [(10, 40, 35, 30)]
-
-
-def test_gather_cache_evicts_least_recently_used_beyond_the_byte_budget() -> None:
-    cache = _GatherCache(10**9)
-    with dask.config.set({"geocube.cache-bytes": 100}):
-        cache.put(("a",), "A", 40)
-        cache.put(("b",), "B", 40)
-        assert cache.get(("a",)) == "A"  # a becomes the most recently used
-        cache.put(("c",), "C", 40)  # 120 > 100: b, the least recently used, goes
-        assert list(cache.items) == [("a",), ("c",)] and cache.bytes == 80
-        assert cache.max_bytes == 100
-        assert cache.get(("b",)) is None
-        cache.put(("a",), "other", 40)  # already there: kept as it was
-        assert cache.get(("a",)) == "A" and cache.bytes == 80
-        cache.put(("d",), "D", 500)  # larger than the budget: everything older goes, the newest stays
-        assert list(cache.items) == [("d",)] and cache.bytes == 500
-    cache.clear()
-    assert cache.items == {} and cache.bytes == 0 and cache.get(("d",)) is None
-
-
-@pytest.mark.parametrize(("configured", "budget"), [(12345, 12345), ("2 MiB", 2 * 2**20), ("1kB", 1000),
-                                                    (None, DEFAULT_CACHE_BYTES)])
-def test_cache_budget_comes_from_dask_config(configured: int | str | None, budget: int) -> None:
-    with dask.config.set({"geocube.cache-bytes": configured}):
-        assert cache_budget() == budget
-    assert DEFAULT_CACHE_BYTES == 256 * 2**20
+                assert len(setup_cache.items) == 1
+    assert [k[1:5] for k in setup_cache.items] == [(10, 40, 35, 30)]
 
 
 def test_clear_caches_forgets_setups_and_closes_this_threads_handles(files: dict[str, str]) -> None:
@@ -464,10 +435,10 @@ def test_clear_caches_forgets_setups_and_closes_this_threads_handles(files: dict
     ctx, reads = chunk_inputs([src(files["u32"])], grid)
     compute_chunk(ctx, 0, 0, 30, 30, reads)
     handle = open_source(files["u32"], "", -1, ctx.env)  # the handle the chunk task used
-    assert len(_cache.items) == 1 and _cache.bytes > 0 and not handle.closed
+    assert len(setup_cache.items) == 1 and setup_cache.bytes > 0 and not handle.closed
     assert open_source(files["u32"], "", -1, ctx.env) is handle
     clear_caches()
-    assert len(_cache.items) == 0 and _cache.bytes == 0
+    assert len(setup_cache.items) == 0 and setup_cache.bytes == 0
     assert handle.closed
 
 
@@ -477,7 +448,7 @@ def test_a_chunk_the_source_window_reaches_but_no_point_falls_in_is_nodata(files
     row0, col0, _, _ = reads[0].window  # the corner of the window's margin lies outside the tilted footprint
     got = compute_chunk(ctx, row0, col0, 2, 2, reads)
     assert got.shape == (1, 3, 2, 2) and (got == 65535).all()
-    assert [v for v, _ in _cache.items.values()] == ["empty"]
+    assert [v for v, _ in setup_cache.items.values()] == ["empty"]
 
 
 # --- GDAL block cache -----------------------------------------------------------------------------------
@@ -572,7 +543,7 @@ def test_the_clients_settings_travel_with_the_graph(files: dict[str, str]) -> No
         def seen() -> tuple[int, object, object]:
             import dask.config as worker_config
 
-            return (chunk_module._cache.max_bytes, rasterio.env.get_gdal_config("GDAL_CACHEMAX"),
+            return (setups_module.setup_cache.max_bytes, rasterio.env.get_gdal_config("GDAL_CACHEMAX"),
                     worker_config.get("geocube.cache-bytes", None))
 
         assert list(client.run(seen).values()) == [(123457, 41 * 2**20, None)]

@@ -183,15 +183,15 @@ def test_near_gather_paints_valid_values_inside() -> None:
 def test_near_from_positions_picks_the_pixels_of_exact_coordinates() -> None:
     """paint_near_positions (lattice positions plus the exact exceptions near pixel edges) paints what the
     gather of chunk_coords(exact_edges=True) paints: the pixels an exact per-pixel transform picks."""
-    from geocube_dask.graph.chunk import _gather_setup, _near_setup
+    from geocube_dask.graph.setups import gather_setup, near_setup
 
     grid = GridSpec("EPSG:32631", (7.0, 0.0, 699960.0, 0.0, -7.0, 5060040.0), 700, 700)
     lg = LevelGrid("EPSG:32632", (10.0, 0.0, 232000.0, 0.0, -10.0, 5063500.0), 800, 800, 0)
     row0, col0, h, w = 50, 40, 600, 640
-    near = _near_setup(grid, row0, col0, h, w, lg)
+    near = near_setup(grid, row0, col0, h, w, lg)
     assert near is not None and near.fix_index.size > 0  # some points lie near a source pixel edge
     sx, sy = chunk_coords(grid, row0, col0, h, w, lg, exact_edges=True)
-    gather = _gather_setup(sx, sy, lg)
+    gather = gather_setup(sx, sy, lg)
     assert gather is not None and gather.window == near.window
     r0, c0, hh, ww = near.window
     src = np.random.default_rng(2).integers(0, 10000, (2, hh, ww)).astype("uint16")
@@ -220,14 +220,14 @@ def test_near_from_positions_picks_the_pixels_of_exact_coordinates() -> None:
 def test_near_from_separable_positions_picks_the_pixels_of_exact_coordinates(direct: bool) -> None:
     """On separable positions (a grid in the source's CRS) paint_near_positions paints what the gather of
     exact coordinates paints, values copied or mapped and cast; the grid reaches past the level's edges."""
-    from geocube_dask.graph.chunk import _gather_setup, _near_setup
+    from geocube_dask.graph.setups import gather_setup, near_setup
 
     grid = GridSpec("EPSG:32631", (25.0, 0.0, 599000.0 + 7.3, 0.0, -25.0, 5000500.0 - 3.1), 400, 380)
     lg = LevelGrid("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 300, 320, 1)
-    near = _near_setup(grid, 0, 0, 380, 400, lg)
+    near = near_setup(grid, 0, 0, 380, 400, lg)
     assert near is not None and near.positions.layout == SEPARABLE and near.fix_index.size == 0
     sx, sy = chunk_coords(grid, 0, 0, 380, 400, lg, exact_edges=True)
-    gather = _gather_setup(sx, sy, lg)
+    gather = gather_setup(sx, sy, lg)
     assert gather is not None and gather.window == near.window
     r0, c0, hh, ww = near.window
     src = np.random.default_rng(3).integers(0, 10000, (3, hh, ww)).astype("uint16")

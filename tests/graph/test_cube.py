@@ -332,10 +332,10 @@ def test_a_file_rewritten_in_place_is_read_anew(scenes, tmp_path: Path, where: s
             first = computed()
             _rewrite_with(path, scenes["utm31"].path, 2)
             second = computed()
-            from geocube_dask.graph import chunk, clear_caches, read
+            from geocube_dask.graph import clear_caches, read, setups
 
             def state() -> tuple[int, int]:
-                return len(chunk._cache.items), read._generation
+                return len(setups.setup_cache.items), read._generation
 
             before = client.run(state)
             clear_caches(client=client)  # every worker forgets its set-ups; each thread closes its handles
