@@ -416,9 +416,10 @@ class TimeseriesPlan:
 def timeseries_from_plan(ts: TimeseriesPlan) -> xr.DataArray:
     """Compute the timeseries of a plan (as :meth:`Geocube.get_timeseries` returns it)."""
     plan = ts.plan
+    cube = cube_from_plan(plan, keep_files=True)  # the next points read the same files
     if ts.geometry is None:
-        return drop_empty_images(point_series(cube_from_plan(plan)).compute(), plan.dformat.nodata)
-    series = polygon_series(cube_from_plan(plan), ts.geometry, ts.crs, ts.reduce).compute()
+        return drop_empty_images(point_series(cube).compute(), plan.dformat.nodata)
+    series = polygon_series(cube, ts.geometry, ts.crs, ts.reduce).compute()
     return drop_empty_images(series, plan.dformat.nodata if ts.reduce is None else math.nan)  # reduced: NaN
 
 

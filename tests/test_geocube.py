@@ -197,6 +197,22 @@ def test_point_timeseries(indexed, scenes):
     assert in_utm.values.tolist() == [values[2].tolist()]
 
 
+def test_timeseries_keep_their_files_open_for_the_next_points(indexed, monkeypatch):
+    """A point's cube is one chunk per image: as a cube's, it would close every file it read, and the next
+    point over the same files would open them again."""
+    from geocube_dask.graph import cube as cube_module
+
+    closed: list[str] = []
+    monkeypatch.setattr(cube_module, "forget_source", closed.append)
+    gc, inst = indexed
+    for dx in (0.0, 0.001, 0.002):
+        ts = compute(gc.get_timeseries(inst, point=(CENTRE[0] + dx, CENTRE[1])))
+        assert ts.sizes["time"] >= 2
+    x, y = centre_in("EPSG:32631")
+    compute(gc.get_timeseries(inst, geometry=Point(x, y).buffer(300), crs="EPSG:32631"))
+    assert closed == []
+
+
 def test_polygon_timeseries(indexed, scenes):
     gc, inst = indexed
     x, y = centre_in("EPSG:32631")

@@ -155,7 +155,7 @@ def render_tile(plan: CubePlan, style: TileStyle) -> bytes:
     """The PNG of a tile's plan, computed here, in the calling thread (dask's synchronous scheduler)."""
     if not plan.images:
         return transparent_png()
-    cube = cube_from_plan(plan)
+    cube = cube_from_plan(plan, keep_files=True)  # the next tiles read the same files
     picked = cube.isel(time=0).sel(band=list(style.bands))
     with dask.config.set(scheduler="synchronous"):
         values = np.asarray(picked.values)

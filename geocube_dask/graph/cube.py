@@ -5,10 +5,19 @@ chunks their footprint touches when the graph is built, so the graph has O(image
 whatever the number of files, and a chunk that no source touches reads nothing (all such chunks of
 one shape share a single nodata block). Task keys derive from the plan: the same request gives the
 same keys.
+
+A chunk task closes the files that no other chunk of the cube reads once it has painted them: an open
+dataset that has been read keeps its tile buffers (about a megabyte for a compressed pixel-interleaved
+file) and its decoded tiles in GDAL's cache, and a worker's threads keep up to
+:data:`~geocube_dask.graph.read.MAX_OPEN_PER_THREAD` files open each. Files that several chunks read
+stay open for the next one. Services that read the same files request after request (tiles,
+timeseries) build their cubes with ``keep_files=True``.
 """
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +32,7 @@ from .batch import BatchPlanner, batch_settings
 from .chunk import ChunkContext, PrefetchedWindows, SourceRead, compute_chunk, configured_settings
 from .mapping import mapping_for
 from .plan import CubePlan, Source
+from .read import forget_source
 from .warp import LevelGrid, alignment, choose_level, output_window
 
 
@@ -36,6 +46,7 @@ class ChunkJob:
     height: int
     width: int
     reads: tuple[SourceRead, ...]
+    closes: frozenset[str] = frozenset()  # files (uris) no other chunk of the cube reads
 
 
 def run_chunk_job(job: ChunkJob, *batches: PrefetchedWindows) -> np.ndarray:
@@ -43,7 +54,33 @@ def run_chunk_job(job: ChunkJob, *batches: PrefetchedWindows) -> np.ndarray:
     prefetched: PrefetchedWindows = {}
     for windows in batches:
         prefetched.update(windows)
-    return compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, prefetched)
+    closer = FileCloser(job.reads, job.closes)
+    try:
+        return compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, prefetched,
+                             painted=closer if closer.left else None)
+    finally:  # after a failed read too: what the chunk would have closed
+        closer.close_rest()
+
+
+class FileCloser:
+    """A ``painted`` callback for :func:`~geocube_dask.graph.chunk.compute_chunk`: closes this thread's
+    handles of each file of ``files`` (None: every file) once the last of ``reads`` reading it is painted."""
+
+    def __init__(self, reads: Iterable[SourceRead], files: Collection[str] | None = None) -> None:
+        self.left = collections.Counter(sr.source.uri for sr in reads if files is None or sr.source.uri in files)
+
+    def __call__(self, sr: SourceRead) -> None:
+        uri = sr.source.uri
+        if self.left[uri]:
+            self.left[uri] -= 1
+            if not self.left[uri]:
+                forget_source(uri)
+
+    def close_rest(self) -> None:
+        """Close the files whose reads are not all painted (after a failure)."""
+        for uri in +self.left:
+            forget_source(uri)
+        self.left.clear()
 
 
 def nodata_block(shape: tuple[int, ...], dtype: str, nodata: float) -> np.ndarray:
@@ -62,8 +99,12 @@ def _chunk_bounds(total: int, size: int) -> list[tuple[int, int]]:
     return [(start, min(size, total - start)) for start in range(0, total, size)]
 
 
-def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = None) -> xr.DataArray:
-    """Build the lazy cube of a plan (no database needed; nothing is read until compute)."""
+def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = None, keep_files: bool = False
+                   ) -> xr.DataArray:
+    """Build the lazy cube of a plan (no database needed; nothing is read until compute).
+
+    ``keep_files``: leave every file open once read, for later requests over the same files (see the
+    module's notes); by default a chunk closes the files no other chunk reads."""
     if chunks is not None:
         plan = plan.with_chunks(chunks)
     grid = plan.grid
@@ -118,6 +159,8 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
                     batches.add(ci, cj, sr)
         per_image.append(per_chunk)
     batches.build(dsk, (rows, cols))
+    readers = collections.Counter(uri for per_chunk in per_image for reads in per_chunk.values()
+                                  for uri in {sr.source.uri for sr in reads})
     for i, per_chunk in enumerate(per_image):
         for ci, (row0, h) in enumerate(rows):
             for cj, (col0, w) in enumerate(cols):
@@ -125,7 +168,9 @@ def cube_from_plan(plan: CubePlan, *, chunks: int | tuple[int, int] | None = Non
                 reads = per_chunk.get((ci, cj))
                 if reads:
                     deps = batches.dependencies(ci, cj, reads)
-                    dsk[key] = (run_chunk_job, ChunkJob(ctx, row0, col0, h, w, tuple(reads)), *deps)
+                    closes = frozenset() if keep_files else frozenset(
+                        sr.source.uri for sr in reads if readers[sr.source.uri] == 1)
+                    dsk[key] = (run_chunk_job, ChunkJob(ctx, row0, col0, h, w, tuple(reads), closes), *deps)
                 else:
                     ekey = empty_keys.get((h, w))
                     if ekey is None:

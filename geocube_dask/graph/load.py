@@ -36,8 +36,7 @@ import xarray as xr
 from dask.highlevelgraph import HighLevelGraph
 
 from .chunk import SourceRead, compute_chunk, zero_nodata
-from .cube import ChunkJob, nodata_block, run_chunk_job
-from .read import forget_source
+from .cube import ChunkJob, FileCloser, nodata_block, run_chunk_job
 
 
 def _writes_in_this_process(scheduler: Any) -> bool:
@@ -140,25 +139,24 @@ def _run_next(queue: collections.deque[list[Step]], whole_images: bool) -> None:
     whole images, this thread closes each of the image's files once the last chunk reading it has
     painted it: no other task of the request reads them, and an open dataset that has been read holds
     its decoded tiles in GDAL's cache and its tile buffers (a megabyte or more; a mosaic's chunk reads
-    several files, and a cube's worth of them would stay open)."""
+    several files, and a cube's worth of them would stay open). Otherwise each chunk closes the files
+    no other chunk reads, as it does in ``cube.compute()``."""
     steps = queue.popleft()
     if not whole_images:
         for fn, arg in steps:
-            fn(arg, None)
+            closer = FileCloser(arg.reads, arg.closes) if isinstance(arg, ChunkJob) else None
+            try:
+                fn(arg, closer)
+            finally:
+                if closer is not None:
+                    closer.close_rest()
         return
-    left = collections.Counter(sr.source.uri for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads)
-
-    def painted(sr: SourceRead) -> None:
-        left[sr.source.uri] -= 1
-        if not left[sr.source.uri]:
-            forget_source(sr.source.uri)
-
+    closer = FileCloser(sr for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads)
     try:
         for fn, arg in steps:
-            fn(arg, painted)
+            fn(arg, closer)
     finally:  # after a failed step: close what the steps left would have closed
-        for uri in +left:
-            forget_source(uri)
+        closer.close_rest()
 
 
 def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:

@@ -140,6 +140,20 @@ def test_tile_outside_the_data_is_transparent_without_reading(tiled, monkeypatch
     assert (decode(response.content)[..., 3] == 0).all()
 
 
+def test_tiles_keep_their_files_open_for_the_next_tiles(tiled, monkeypatch):
+    """A tile is one chunk: as a cube's, it would close every file it read; the next tile over the same
+    files would open them again."""
+    from geocube_dask.graph import cube as cube_module
+
+    closed: list[str] = []
+    monkeypatch.setattr(cube_module, "forget_source", closed.append)
+    _, inst, _, client = tiled
+    for z, x, y in [(Z, X, Y), (Z + 1, 2 * X, 2 * Y), (Z + 1, 2 * X + 1, 2 * Y)]:
+        response = tile(client, inst, z, x, y, min=0, max=3000)
+        assert response.status_code == 200 and (decode(response.content)[..., 3] == 255).any()
+    assert closed == []
+
+
 @pytest.mark.parametrize("path", ["25/0/0", "3/8/0", "3/0/8", "3/-1/0", "-1/0/0", "3/a/0", "3/0/0.5"])
 def test_tiles_that_do_not_exist_are_json_4xx(tiled, path):
     _, inst, _, client = tiled

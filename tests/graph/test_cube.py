@@ -195,6 +195,29 @@ def test_chunks_no_source_touches_read_nothing(scenes):
     assert 0 < len(readers) < cube.data.npartitions
 
 
+@pytest.mark.parametrize(("chunks", "keep_files", "left_open"), [
+    (1024, False, set()),  # each file is read by one chunk: closed once painted
+    (1024, True, {"utm31", "utm32", "l93"}),  # kept for later requests (tiles, timeseries)
+    ((64, 96), False, {"utm31", "utm32", "l93"}),  # read by several chunks: kept for the next one
+])
+def test_a_chunk_closes_the_files_no_other_chunk_reads(scenes, chunks, keep_files, left_open):
+    """An open dataset that has been read keeps its tile buffers and decoded tiles: after ``compute()``,
+    only the files that several chunks read (or all, with ``keep_files``) are still open. A mosaic
+    reads two files in one chunk: each is closed after it is painted."""
+    from geocube_dask.graph import read
+
+    grid = grid_around("EPSG:32631", 15.0, 1500.0)
+    images = [[source_for(scenes["utm31"].path, dataset_id=0)],
+              [source_for(scenes["utm32"].path, dataset_id=1), source_for(scenes["l93"].path, dataset_id=2)]]
+    plan = make_plan(images, grid, chunks=chunks)
+    read.clear_handle_cache()
+    with dask.config.set(scheduler="sync"):
+        got = cube_from_plan(plan, keep_files=keep_files).values
+    np.testing.assert_array_equal(got, expected(images, grid, plan.dformat, "near"))
+    assert {key[0] for key in read._handles().items} == {scenes[n].path for n in left_open}
+    read.clear_handle_cache()
+
+
 def test_missing_source_is_a_clear_error_or_nodata(scenes, tmp_path):
     import shutil
 

@@ -14,6 +14,7 @@ from scenes import centre_in, make_plan, ref_grid, ref_of, source_for
 
 import geocube_dask as gd
 from geocube_dask.entities import DFormat
+from geocube_dask.graph import cube as cube_module
 from geocube_dask.graph.cube import cube_from_plan
 from geocube_dask.graph.grid import make_grid
 from geocube_dask.graph.load import _writes_in_this_process
@@ -200,7 +201,7 @@ def test_a_file_is_closed_after_the_last_chunk_of_its_image_that_reads_it(scenes
               for i, (a, b) in enumerate([("utm31", "l93"), ("utm32", "utm31b")] * 4)]
     plan = make_plan(images, grid, chunks=(64, 96))
     events: list[tuple[str, int | None, frozenset[str]]] = []  # (what, image, files)
-    real_chunk, real_forget = load_module.compute_chunk, load_module.forget_source
+    real_chunk, real_forget = load_module.compute_chunk, cube_module.forget_source
 
     def chunk_spy(ctx, row0, col0, h, w, reads, prefetched=None, out=None, **kw):
         events.append(("chunk", reads[0].source.dataset_id, frozenset(sr.source.uri for sr in reads)))
@@ -211,7 +212,7 @@ def test_a_file_is_closed_after_the_last_chunk_of_its_image_that_reads_it(scenes
         real_forget(uri)
 
     monkeypatch.setattr(load_module, "compute_chunk", chunk_spy)
-    monkeypatch.setattr(load_module, "forget_source", forget_spy)
+    monkeypatch.setattr(cube_module, "forget_source", forget_spy)
     got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=1)
     np.testing.assert_array_equal(got.values, reference(plan))
     closes = [i for i, (kind, _, _) in enumerate(events) if kind == "close"]
@@ -232,13 +233,12 @@ def test_a_mosaic_chunk_closes_each_file_once_painted(scenes, monkeypatch) -> No
     """An image of one chunk made of several files (a day's mosaic) closes each file once it is painted,
     before opening the next: one file open at a time, not the whole mosaic's."""
     chunk_module = sys.modules["geocube_dask.graph.chunk"]
-    load_module = sys.modules["geocube_dask.graph.load"]
     grid = centre_grid()
     images = [[source_for(scenes[n].path, record_id=f"r{i}", dataset_id=i) for n in NAMES] for i in range(8)]
     plan = make_plan(images, grid, chunks=(1024, 1024))
     open_now: set[str] = set()
     most = 0
-    real_open, real_forget = chunk_module.open_source, load_module.forget_source
+    real_open, real_forget = chunk_module.open_source, cube_module.forget_source
 
     def open_spy(uri, *args):
         nonlocal most
@@ -251,7 +251,7 @@ def test_a_mosaic_chunk_closes_each_file_once_painted(scenes, monkeypatch) -> No
         real_forget(uri)
 
     monkeypatch.setattr(chunk_module, "open_source", open_spy)
-    monkeypatch.setattr(load_module, "forget_source", forget_spy)
+    monkeypatch.setattr(cube_module, "forget_source", forget_spy)
     got = gd.load(cube_from_plan(plan), scheduler="threads", num_workers=1)
     np.testing.assert_array_equal(got.values, reference(plan))
     assert most == 1 and not open_now
