@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rasterio.io import DatasetReader
 
 from ..entities import DFormat, dtype_range
 from ..errors import InvalidArgument
@@ -258,8 +259,16 @@ def _paint_source(
     ds = _dataset(ctx, sr, prefetched)
     if sr.align is not None:
         dr, dc = sr.align
-        got = read_window(ds, src.bands, row0 + dr, col0 + dc, h, w)
-        if got is None:
+        # copied as is from a file: read straight into the chunk, with no window of its own
+        into = out if as_is and isinstance(ds, DatasetReader) and all(
+            np.dtype(ds.dtypes[b - 1]) == out.dtype for b in src.bands) else None
+        try:
+            got = read_window(ds, src.bands, row0 + dr, col0 + dc, h, w, into)
+        except READ_ERRORS:
+            if into is not None:  # a read that failed half-way: the chunk was all nodata (as_is)
+                out[...] = ctx.dformat.nodata
+            raise
+        if got is None or into is not None:
             return
         data, (ro, co) = got
         region = out[:, ro:ro + data.shape[1], co:co + data.shape[2]]

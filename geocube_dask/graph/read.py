@@ -137,18 +137,26 @@ def forget_source(uri: str) -> None:
 
 
 def read_window(
-    ds: DatasetReader, bands: tuple[int, ...], row0: int, col0: int, height: int, width: int
+    ds: DatasetReader, bands: tuple[int, ...], row0: int, col0: int, height: int, width: int,
+    into: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[int, int]] | None:
     """Read ``bands`` over a window clipped to the dataset.
 
     Returns the array (bands, h, w) of the clipped window and its (row, col) offset relative to the
-    requested window's origin, or ``None`` when the window misses the dataset entirely.
+    requested window's origin, or ``None`` when the window misses the dataset entirely. ``into``
+    (len(bands), height, width) of the dataset's type, any strides, e.g. a view of a cube: the window is
+    read straight into its part of it (no array of its own), and the array returned is that part.
     """
     r0, c0 = max(row0, 0), max(col0, 0)
     r1, c1 = min(row0 + height, ds.height), min(col0 + width, ds.width)
     if r1 <= r0 or c1 <= c0:
         return None
-    data = ds.read(indexes=list(bands), window=Window(c0, r0, c1 - c0, r1 - r0))
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    if into is None:
+        data = ds.read(indexes=list(bands), window=window)
+    else:
+        data = ds.read(indexes=list(bands), window=window,
+                       out=into[:, r0 - row0:r1 - row0, c0 - col0:c1 - col0])
     return data, (r0 - row0, c0 - col0)
 
 

@@ -245,6 +245,33 @@ def test_corrupt_source_is_a_clear_error(scenes, tmp_path):
         compute(make_plan([[src]], grid))
 
 
+@pytest.mark.parametrize("chunks", [1024, 64])
+def test_a_source_failing_half_way_is_left_out_with_on_error_nodata(scenes, tmp_path, chunks):
+    """The first source of a chunk is read straight into it when copied as is: a read that fails after
+    some tiles were decoded leaves none of them behind."""
+    path = tmp_path / "cut.tif"
+    data = Path(scenes["utm31"].path).read_bytes()
+    path.write_bytes(data)
+    cut = source_for(str(path))
+    path.write_bytes(data[: len(data) * 3 // 4])  # the header and the first tiles are intact
+    good = source_for(scenes["utm32"].path)
+    grid = grid_around("EPSG:32631", 10.0, 1500.0)  # on utm31's grid: direct reads
+    got = compute(make_plan([[cut], [cut, good]], grid, chunks=chunks, on_error="nodata"))
+    whole = compute(make_plan([[source_for(scenes["utm31"].path)]], grid))[0]
+    left_out = 0
+    for r in range(0, grid.height, chunks):  # each chunk: the source's pixels, or none of them
+        for c in range(0, grid.width, chunks):
+            block = (slice(None), slice(r, r + chunks), slice(c, c + chunks))
+            if (got[0][block] == 0).all():
+                left_out += 1
+                want = compute(make_plan([[good]], grid))[0][block]
+            else:
+                assert np.array_equal(got[0][block], whole[block])
+                want = compute(make_plan([[source_for(scenes["utm31"].path), good]], grid))[0][block]
+            assert np.array_equal(got[1][block], want)
+    assert left_out >= 1
+
+
 def test_cube_coordinates_and_metadata(scenes):
     grid = grid_around("EPSG:32631", 20.0, 1000.0)
     plan = make_plan([[source_for(scenes["utm31"].path)], [source_for(scenes["utm32"].path)]], grid)
