@@ -7,7 +7,8 @@ that is a request (tens of milliseconds) per record. Instead, for the sources of
 images of one file on one grid:
 
 1. once per file and graph, a task reads the file's header and tile index
-   (:func:`~geocube_dask.graph.tiffindex.read_tiff_index`: a few requests);
+   (:func:`~geocube_dask.graph.tiffindex.read_tiff_index`: a few requests; once per process while the
+   file is unchanged);
 2. per output chunk and batch of images, a task takes the window of the source level the image tasks
    will read (the same for all the images of the file: they share the grid), collects the tiles it
    covers in every image, merges the ones lying side by side into runs, and fetches every run with
@@ -48,7 +49,7 @@ import numpy as np
 from ..storage import is_remote, to_gdal_path
 from .chunk import STRIP_RATIO, ChunkContext, PrefetchedWindows, SourceRead, source_window, task_settings
 from .read import READ_ERRORS, Prefetched
-from .tiffindex import IfdTiles, TiffIndex, read_tiff_index
+from .tiffindex import IfdTiles, TiffIndex, cached_tiff_index
 from .vsi import RemoteFile, memory_file
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def index_task(uri: str, env: tuple[tuple[str, str], ...]) -> TiffIndex | None:
 
     with gdal_env_context(dict(env)):
         try:
-            return read_tiff_index(to_gdal_path(uri))
+            return cached_tiff_index(to_gdal_path(uri), uri, env)
         except READ_ERRORS as exc:
             log.debug("no batch reads of %s: %s", uri, exc)
             return None

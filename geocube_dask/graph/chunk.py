@@ -46,6 +46,7 @@ from .read import (
     read_window,
 )
 from .setups import Gather, Interp, Kernel, Near, clear_setups, resampling_setup
+from .tiffindex import clear_tiff_indexes
 from .warp import LevelGrid
 
 # GDAL's block cache per process, in MB, unless configured (measured on bench/cube.py: 32 MB reads as
@@ -125,12 +126,14 @@ class SourceRead:
 
 
 def clear_caches(client: Any = None) -> None:
-    """Forget this process's resampling set-ups, close its open datasets (every thread closes its own on
-    its next read) and forget what GDAL downloaded from remote storage, so that a remote object rewritten
-    under the same name is read anew. With a ``distributed.Client``, do the same in every worker too."""
+    """Forget this process's resampling set-ups and MUCOG tile indexes, close its open datasets (every
+    thread closes its own on its next read) and forget what GDAL downloaded from remote storage, so
+    that a remote object rewritten under the same name is read anew. With a ``distributed.Client``, do
+    the same in every worker too."""
     clear_setups()
     clear_handle_cache()
     clear_download_cache()
+    clear_tiff_indexes()
     if client is not None:
         client.run(clear_caches)
 

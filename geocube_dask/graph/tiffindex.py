@@ -8,6 +8,12 @@ position of its TileOffsets array and its tiles' offsets and byte counts — let
 many images need in a few large ranges and hand GDAL a compact copy of the file to decode them
 (:mod:`geocube_dask.graph.batch`).
 
+A process keeps the indexes it read (up to :data:`INDEX_CACHE_BYTES`, least recently used first out):
+every tile of a map and every compute over a MUCOG would otherwise fetch and parse its whole header
+again (a tenth of a second for a year of dates). As the open datasets are, a local file is checked
+against its inode, size and modification time; a remote object is taken as immutable until
+:func:`~geocube_dask.graph.chunk.clear_caches`.
+
 Files whose header is not one prefix (IFDs after tile data), that carry GDAL's "ghost" structural
 metadata (tile leaders and trailers, which a compact copy would not keep) or whose tile offsets are
 16-bit are not indexed (:func:`read_tiff_index` returns None) and are read image by image as before.
@@ -17,11 +23,14 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import tifffile
 
+from .read import file_signature
 from .vsi import RemoteFile
 
 FIRST_READ = 256 * 1024  # the header of a MUCOG of a few hundred records: one request
@@ -31,6 +40,7 @@ GHOST = b"GDAL_STRUCTURAL_METADATA_SIZE="
 # TIFF types of TileOffsets: LONG and LONG8 (SHORT offsets cannot point past a compact copy's end)
 OFFSET_TYPES = {4: "u4", 16: "u8"}
 PARSE_ERRORS = (tifffile.TiffFileError, ValueError, struct.error, KeyError, IndexError, TypeError)
+INDEX_CACHE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,10 @@ class TiffIndex:
         if not 1 <= number <= len(self.images):
             return None
         return next((lv for lv in self.images[number - 1] if lv.shape == shape), None)
+
+    @property
+    def nbytes(self) -> int:
+        return self.metadata.nbytes + sum(lv.offsets.nbytes + lv.counts.nbytes for im in self.images for lv in im)
 
 
 class _HeaderReader(io.RawIOBase):
@@ -185,3 +199,40 @@ def _index(tif: tifffile.TiffFile, reader: _HeaderReader) -> TiffIndex | None:
         return None
     reader.extend_prefix(data_start)
     return TiffIndex(reader.prefix[:data_start].copy(), tuple(images))
+
+
+_lock = threading.Lock()
+_indexes: OrderedDict[tuple[object, ...], TiffIndex | None] = OrderedDict()
+_kept_bytes = 0
+
+
+def _size(index: TiffIndex | None) -> int:
+    return 0 if index is None else index.nbytes
+
+
+def cached_tiff_index(path: str, uri: str, env: tuple[tuple[str, str], ...] = ()) -> TiffIndex | None:
+    """:func:`read_tiff_index` of ``path`` (the GDAL path of ``uri``), read once per process while ``uri``
+    is unchanged (see the module's docstring); ``env``, the GDAL settings it is read with, is part of the
+    key. A failed read is not kept."""
+    global _kept_bytes
+    key = (uri, path, env, file_signature(uri))
+    with _lock:
+        if key in _indexes:
+            _indexes.move_to_end(key)
+            return _indexes[key]
+    index = read_tiff_index(path)
+    with _lock:
+        if key not in _indexes:
+            _indexes[key] = index
+            _kept_bytes += _size(index)
+        while _kept_bytes > INDEX_CACHE_BYTES and len(_indexes) > 1:
+            _kept_bytes -= _size(_indexes.popitem(last=False)[1])
+    return index
+
+
+def clear_tiff_indexes() -> None:
+    """Forget the indexes this process read."""
+    global _kept_bytes
+    with _lock:
+        _indexes.clear()
+        _kept_bytes = 0

@@ -270,6 +270,51 @@ def test_tile_index_matches_gdal(mucog: Mucog) -> None:
     assert np.array_equal(index.metadata, np.fromfile(mucog.path, np.uint8, count=index.metadata.size))
 
 
+def test_a_process_reads_a_mucog_s_index_once(mucog: Mucog, served: str, http_server: Any,
+                                              monkeypatch: Any, tmp_path: Path) -> None:
+    """Every tile of a map over a MUCOG is a new graph: the file's header is fetched and parsed once per
+    process, again after clear_caches() (a remote object may have been rewritten) or when a local file
+    changed, and the least recently used indexes go beyond the budget."""
+    import os
+    import shutil
+
+    from geocube_dask.graph import clear_caches, tiffindex
+
+    clear_caches()
+    parsed: list[str] = []
+    real = tiffindex.read_tiff_index
+    monkeypatch.setattr(tiffindex, "read_tiff_index", lambda path: parsed.append(path) or real(path))
+    url = f"{served}?index-{uuid.uuid4().hex}"
+    grids = [make_grid(CRS, 10.0, tile_bounds(1, 1)), make_grid(CRS, 10.0, tile_bounds(2, 2))]
+    for grid in grids:  # two different requests, hence graphs
+        assert_same(compute(plan_for(mucog, url, grid, chunks=BLOCK)), mucog.expected(grid, "near"))
+    assert len(parsed) == 1
+    http_server.stats(reset=True)
+    compute(plan_for(mucog, url, grids[0], chunks=BLOCK))
+    assert http_server.stats()["requests"] == 0 and len(parsed) == 1
+    clear_caches()
+    assert_same(compute(plan_for(mucog, url, grids[0], chunks=BLOCK)), mucog.expected(grids[0], "near"))
+    assert len(parsed) == 2
+
+    local = tmp_path / "local.tif"
+    shutil.copy(mucog.path, local)
+    with dask.config.set({"geocube.mucog-reads": "always"}):
+        compute(plan_for(mucog, str(local), grids[0], chunks=BLOCK))
+        assert len(parsed) == 3
+        compute(plan_for(mucog, str(local), grids[0], chunks=BLOCK))
+        assert len(parsed) == 3
+        stat = local.stat()
+        os.utime(local, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # rewritten in place, say
+        compute(plan_for(mucog, str(local), grids[0], chunks=BLOCK))
+        assert len(parsed) == 4
+        monkeypatch.setattr(tiffindex, "INDEX_CACHE_BYTES", 1)  # room for the last index only
+        clear_caches()
+        for uri in (url, str(local), url):
+            compute(plan_for(mucog, uri, grids[0], chunks=BLOCK))
+        assert len(parsed) == 7
+    clear_caches()
+
+
 def test_a_tile_not_fetched_cannot_be_read_from_the_compact_copy(mucog: Mucog) -> None:
     """The compact copy holds only the fetched tiles; reading any other fails instead of reading other bytes."""
     index = read_tiff_index(str(mucog.path))
