@@ -27,6 +27,7 @@ from __future__ import annotations
 import collections
 import functools
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -39,16 +40,31 @@ from .chunk import SourceRead, compute_chunk, zero_nodata
 from .cube import ChunkJob, FileCloser, nodata_block, run_chunk_job
 
 
-def _writes_in_this_process(scheduler: Any) -> bool:
-    """Whether computing with ``scheduler`` (None: the active one) runs its tasks in this process, where
-    they can write into an array we allocate: dask's threaded or synchronous scheduler. Processes and
-    distributed clusters compute elsewhere and send chunks back."""
+def _local_get(scheduler: Any) -> Callable[..., Any] | None:
+    """The scheduler ``scheduler`` (None: the active one) names when it runs its tasks in this process,
+    where they can write into an array we allocate: dask's threaded or synchronous scheduler; None for
+    processes and distributed clusters, which compute elsewhere and send chunks back.
+
+    While ``distributed`` is not imported no Client can exist: a scheduler named by a string (or none)
+    is then resolved without asking dask, whose answer imports ``distributed`` (a fifth of a second
+    on a process's first cube)."""
     import dask.base
+    import dask.config
     import dask.local
     import dask.threaded
 
-    get = dask.base.get_scheduler(scheduler=scheduler)  # a Client gives its .get
-    return get is None or get in (dask.threaded.get, dask.local.get_sync)
+    local = (dask.threaded.get, dask.local.get_sync)
+    name = scheduler if scheduler is not None else dask.config.get("scheduler", None)
+    if "distributed" not in sys.modules and (name is None or str(name).lower() in dask.base.named_schedulers):
+        get = dask.threaded.get if name is None else dask.base.named_schedulers[str(name).lower()]
+    else:
+        get = dask.base.get_scheduler(scheduler=scheduler) or dask.threaded.get  # a Client gives its .get
+    return get if get in local else None
+
+
+def _writes_in_this_process(scheduler: Any) -> bool:
+    """Whether computing with ``scheduler`` runs its tasks in this process (see :func:`_local_get`)."""
+    return _local_get(scheduler) is not None
 
 
 def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
@@ -58,17 +74,14 @@ def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
     """
     if not isinstance(cube.data, da.Array):
         return cube
-    if not _writes_in_this_process(compute_kwargs.get("scheduler")):
+    get = _local_get(compute_kwargs.get("scheduler"))
+    if get is None:
         return cube.compute(**compute_kwargs)
     out = np.zeros(cube.shape, dtype=cube.dtype)  # zeroed pages on first touch: see _compute_into
     tasks = _in_place_tasks(cube.data, out, _workers(compute_kwargs))
     if tasks is None:
         da.store(cube.data, out, lock=False, compute=True, **compute_kwargs)
     else:
-        import dask.base
-        import dask.threaded
-
-        get = dask.base.get_scheduler(scheduler=compute_kwargs.get("scheduler")) or dask.threaded.get
         get(tasks, list(tasks), **{k: v for k, v in compute_kwargs.items() if k != "scheduler"})
     return cube.copy(data=out)
 

@@ -12,6 +12,7 @@ other dates of the same tile reuse them.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
@@ -57,12 +58,14 @@ def cache_budget(configured: int | str | None = None) -> int:
         configured = dask.config.get("geocube.cache-bytes", None)
     if configured is not None:
         return int(parse_bytes(configured) if isinstance(configured, str) else configured)
-    try:
-        from distributed import get_worker
+    limit = None
+    if "distributed" in sys.modules:  # else no worker runs here (and importing it takes a fifth of a second)
+        try:
+            from distributed import get_worker
 
-        limit = get_worker().memory_manager.memory_limit
-    except (ImportError, ValueError, AttributeError):
-        limit = None
+            limit = get_worker().memory_manager.memory_limit
+        except (ImportError, ValueError, AttributeError):
+            pass
     if limit:
         return int(limit // 4)
     return DEFAULT_CACHE_BYTES

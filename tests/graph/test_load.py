@@ -74,6 +74,36 @@ def test_on_a_distributed_client_load_computes_on_the_workers(plan) -> None:
     assert _writes_in_this_process(None) and _writes_in_this_process("threads") and _writes_in_this_process("sync")
 
 
+_FRESH = """
+import sys
+sys.path[:0] = {paths!r}
+import dask, numpy as np
+import geocube_dask as gd
+from geocube_dask.graph.plan import CubePlan
+cube = gd.cube_from_plan(CubePlan.from_json({plan!r}))
+with dask.config.set({config!r}):
+    got = gd.load(cube{kwargs})
+np.save({out!r}, got.values)
+print("distributed" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("config", "kwargs"), [({}, ""), ({"scheduler": "threads"}, ""), ({}, ", scheduler='sync'")])
+def test_load_in_a_fresh_process_does_not_import_distributed(plan, tmp_path, config, kwargs) -> None:
+    """No Client can exist before ``distributed`` is imported: asking dask for the active scheduler would
+    import it (a fifth of a second on a process's first cube)."""
+    import subprocess
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    out = tmp_path / "got.npy"
+    code = _FRESH.format(paths=[str(tests), str(tests.parent)], plan=plan.to_json(), config=config, kwargs=kwargs,
+                         out=str(out))
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tests)
+    assert run.stdout.split()[-1] == "False"
+    np.testing.assert_array_equal(np.load(out), reference(plan))
+
+
 def test_with_the_multiprocessing_scheduler_load_gets_the_chunks_back(plan) -> None:
     # tasks run in other processes: writing into this process's array would leave it empty
     assert not _writes_in_this_process("processes")

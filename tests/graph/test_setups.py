@@ -33,3 +33,13 @@ def test_cache_budget_comes_from_dask_config(configured: int | str | None, budge
     with dask.config.set({"geocube.cache-bytes": configured}):
         assert cache_budget() == budget
     assert DEFAULT_CACHE_BYTES == 256 * 2**20
+
+
+def test_on_a_distributed_worker_the_budget_is_a_quarter_of_its_memory_limit() -> None:
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, memory_limit="1 GiB",
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        assert client.submit(cache_budget, pure=False).result() == 2**30 // 4
+        assert client.submit(cache_budget, "3 MiB", pure=False).result() == 3 * 2**20  # the client's setting first
+    assert cache_budget() == DEFAULT_CACHE_BYTES  # not on a worker
