@@ -62,11 +62,6 @@ def _local_get(scheduler: Any) -> Callable[..., Any] | None:
     return get if get in local else None
 
 
-def _writes_in_this_process(scheduler: Any) -> bool:
-    """Whether computing with ``scheduler`` runs its tasks in this process (see :func:`_local_get`)."""
-    return _local_get(scheduler) is not None
-
-
 def load(cube: xr.DataArray, **compute_kwargs: Any) -> xr.DataArray:
     """The cube computed into one numpy array, with its coordinates and attributes.
 

@@ -17,7 +17,7 @@ from geocube_dask.entities import DFormat
 from geocube_dask.graph import cube as cube_module
 from geocube_dask.graph.cube import cube_from_plan
 from geocube_dask.graph.grid import make_grid
-from geocube_dask.graph.load import _writes_in_this_process
+from geocube_dask.graph.load import _local_get
 
 NAMES = ["utm31", "utm32", "l93", "utm31b"]
 
@@ -68,10 +68,10 @@ def test_load_of_a_computed_or_empty_cube(plan, scenes) -> None:
 def test_on_a_distributed_client_load_computes_on_the_workers(plan) -> None:
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        assert not _writes_in_this_process(None) and not _writes_in_this_process(client)
+        assert not _local_get(None) and not _local_get(client)
         got = gd.load(cube_from_plan(plan))
         np.testing.assert_array_equal(got.values, reference(plan))
-    assert _writes_in_this_process(None) and _writes_in_this_process("threads") and _writes_in_this_process("sync")
+    assert _local_get(None) and _local_get("threads") and _local_get("sync")
 
 
 _FRESH = """
@@ -106,7 +106,7 @@ def test_load_in_a_fresh_process_does_not_import_distributed(plan, tmp_path, con
 
 def test_with_the_multiprocessing_scheduler_load_gets_the_chunks_back(plan) -> None:
     # tasks run in other processes: writing into this process's array would leave it empty
-    assert not _writes_in_this_process("processes")
+    assert not _local_get("processes")
     got = gd.load(cube_from_plan(plan), scheduler="processes", num_workers=2)
     np.testing.assert_array_equal(got.values, reference(plan))
 
