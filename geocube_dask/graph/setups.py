@@ -13,8 +13,6 @@ other dates of the same tile reuse them.
 from __future__ import annotations
 
 import sys
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +22,7 @@ from ..projection import same_crs
 from .grid import GridSpec
 from .kernels import Resampler, compiled, corner_footprints, kernel_margin
 from .kernels.weights import _FOUR_SAMPLE_MIN_SCALE, _filter_init, _gdal_scale, _is_pixel_translation, _radius
+from .lru import ByteLRU
 from .warp import (
     DENSE,
     SEPARABLE,
@@ -71,39 +70,12 @@ def cache_budget(configured: int | str | None = None) -> int:
     return DEFAULT_CACHE_BYTES
 
 
-class SetupCache:
-    """A byte-bounded LRU of per-(chunk, source grid) resampling set-ups, shared by a process's threads."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = max_bytes
-        self.bytes = 0
-        self.items: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, key: tuple[Any, ...]) -> Any:
-        with self.lock:
-            item = self.items.get(key)
-            if item is None:
-                return None
-            self.items.move_to_end(key)
-            return item[0]
+class SetupCache(ByteLRU):
+    """The resampling set-ups of a process, by (chunk, source grid, method); its budget is
+    :func:`cache_budget`'s unless given."""
 
     def put(self, key: tuple[Any, ...], value: Any, nbytes: int, budget: int | None = None) -> None:
-        self.max_bytes = cache_budget() if budget is None else budget
-        with self.lock:
-            if key in self.items:
-                return
-            self.items[key] = (value, nbytes)
-            self.bytes += nbytes
-            while self.bytes > self.max_bytes and len(self.items) > 1:
-                _, (_, n) = self.items.popitem(last=False)
-                self.bytes -= n
-
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-            self.bytes = 0
+        super().put(key, value, nbytes, cache_budget() if budget is None else budget)
 
 
 setup_cache = SetupCache(DEFAULT_CACHE_BYTES)

@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import io
 import struct
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import tifffile
 
+from .lru import ByteLRU
 from .read import file_signature
 from .vsi import RemoteFile
 
@@ -201,38 +200,22 @@ def _index(tif: tifffile.TiffFile, reader: _HeaderReader) -> TiffIndex | None:
     return TiffIndex(reader.prefix[:data_start].copy(), tuple(images))
 
 
-_lock = threading.Lock()
-_indexes: OrderedDict[tuple[object, ...], TiffIndex | None] = OrderedDict()
-_kept_bytes = 0
-
-
-def _size(index: TiffIndex | None) -> int:
-    return 0 if index is None else index.nbytes
+_indexes = ByteLRU(INDEX_CACHE_BYTES)
+_MISSING = object()
 
 
 def cached_tiff_index(path: str, uri: str, env: tuple[tuple[str, str], ...] = ()) -> TiffIndex | None:
     """:func:`read_tiff_index` of ``path`` (the GDAL path of ``uri``), read once per process while ``uri``
     is unchanged (see the module's docstring); ``env``, the GDAL settings it is read with, is part of the
     key. A failed read is not kept."""
-    global _kept_bytes
-    key = (uri, path, env, file_signature(uri))
-    with _lock:
-        if key in _indexes:
-            _indexes.move_to_end(key)
-            return _indexes[key]
-    index = read_tiff_index(path)
-    with _lock:
-        if key not in _indexes:
-            _indexes[key] = index
-            _kept_bytes += _size(index)
-        while _kept_bytes > INDEX_CACHE_BYTES and len(_indexes) > 1:
-            _kept_bytes -= _size(_indexes.popitem(last=False)[1])
+    key = (uri, env, file_signature(uri))
+    index = _indexes.get(key, _MISSING)
+    if index is _MISSING:
+        index = read_tiff_index(path)
+        _indexes.put(key, index, 0 if index is None else index.nbytes, INDEX_CACHE_BYTES)
     return index
 
 
 def clear_tiff_indexes() -> None:
     """Forget the indexes this process read."""
-    global _kept_bytes
-    with _lock:
-        _indexes.clear()
-        _kept_bytes = 0
+    _indexes.clear()
