@@ -54,17 +54,15 @@ def run_chunk_job(job: ChunkJob, *batches: PrefetchedWindows) -> np.ndarray:
     prefetched: PrefetchedWindows = {}
     for windows in batches:
         prefetched.update(windows)
-    closer = FileCloser(job.reads, job.closes)
-    try:
+    with FileCloser(job.reads, job.closes) as closer:
         return compute_chunk(job.ctx, job.row0, job.col0, job.height, job.width, job.reads, prefetched,
-                             painted=closer if closer.left else None)
-    finally:  # after a failed read too: what the chunk would have closed
-        closer.close_rest()
+                             painted=closer)
 
 
 class FileCloser:
     """A ``painted`` callback for :func:`~geocube_dask.graph.chunk.compute_chunk`: closes this thread's
-    handles of each file of ``files`` (None: every file) once the last of ``reads`` reading it is painted."""
+    handles of each file of ``files`` (None: every file) once the last of ``reads`` reading it is painted.
+    As a context manager, it also closes on exit those whose reads were not all painted (after a failure)."""
 
     def __init__(self, reads: Iterable[SourceRead], files: Collection[str] | None = None) -> None:
         self.left = collections.Counter(sr.source.uri for sr in reads if files is None or sr.source.uri in files)
@@ -76,8 +74,10 @@ class FileCloser:
             if not self.left[uri]:
                 forget_source(uri)
 
-    def close_rest(self) -> None:
-        """Close the files whose reads are not all painted (after a failure)."""
+    def __enter__(self) -> FileCloser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         for uri in +self.left:
             forget_source(uri)
         self.left.clear()

@@ -152,19 +152,13 @@ def _run_next(queue: collections.deque[list[Step]], whole_images: bool) -> None:
     steps = queue.popleft()
     if not whole_images:
         for fn, arg in steps:
-            closer = FileCloser(arg.reads, arg.closes) if isinstance(arg, ChunkJob) else None
-            try:
+            reads, closes = (arg.reads, arg.closes) if isinstance(arg, ChunkJob) else ((), None)
+            with FileCloser(reads, closes) as closer:
                 fn(arg, closer)
-            finally:
-                if closer is not None:
-                    closer.close_rest()
         return
-    closer = FileCloser(sr for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads)
-    try:
+    with FileCloser(sr for _, job in steps if isinstance(job, ChunkJob) for sr in job.reads) as closer:
         for fn, arg in steps:
             fn(arg, closer)
-    finally:  # after a failed step: close what the steps left would have closed
-        closer.close_rest()
 
 
 def _block_steps(data: da.Array, out: np.ndarray) -> dict[tuple[int, ...], Step] | None:
