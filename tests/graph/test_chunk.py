@@ -36,7 +36,7 @@ from geocube_dask.graph.chunk import (
 from geocube_dask.graph.cube import ChunkJob, cube_from_plan
 from geocube_dask.graph.grid import GridSpec, make_grid
 from geocube_dask.graph.plan import Source
-from geocube_dask.graph.read import gdal_settings, open_source
+from geocube_dask.graph.read import Prefetched, gdal_settings, open_source
 from geocube_dask.graph.setups import setup_cache
 from geocube_dask.synthetic import write_raster
 
@@ -271,6 +271,27 @@ def test_nearest_gather_across_crs_matches_an_exact_pyproj_reference(files: dict
     np.testing.assert_array_equal(compute_chunk(ctx, row0, col0, h, w, reads)[0],
                                   want[:, row0:row0 + h, col0:col0 + w])
 
+
+
+@pytest.mark.parametrize(("res", "level"), [(12.0, -1), (25.0, 0)])
+def test_a_prefetched_window_wider_than_the_read_gives_the_same_pixels(files: dict[str, str], res: float,
+                                                                       level: int) -> None:
+    """A window read ahead for several chunks (a batch over a multi-image file) serves each read a strided view
+    of it, not a contiguous array: nearest across CRSs paints the pixels of the exact reference all the same."""
+    grid = grid_around(files["u32"], "EPSG:32631", res, 5 * res)
+    ctx, reads = chunk_inputs([src(files["u32"])], grid)
+    sr = reads[0]
+    assert not sr.direct and sr.level.level == level
+    with rasterio.open(files["u32"], **({} if level < 0 else {"overview_level": level})) as ds:
+        whole = ds.read(list(sr.source.bands))
+    pre = Prefetched((0, 0, *whole.shape[1:]), sr.source.bands, whole)
+    prefetched = {(sr.source.uri, sr.source.subdir, level): pre}
+    want = nearest_reference(files["u32"], level, grid)
+    row0, col0 = grid.height // 3, grid.width // 4
+    h, w = grid.height // 2, grid.width // 2
+    got = compute_chunk(ctx, row0, col0, h, w, reads, prefetched)[0]
+    assert (got != VAR.nodata).sum() > 100
+    np.testing.assert_array_equal(got, want[:, row0:row0 + h, col0:col0 + w])
 
 # --- value mapping and cast ------------------------------------------------------------------------------
 
