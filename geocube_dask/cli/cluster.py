@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Annotated
 
@@ -53,13 +54,15 @@ def cluster_local(
     as_json: Json = False,
 ) -> None:
     """Start a scheduler, workers and the dashboard on this machine; print the scheduler address (for
-    `distributed.Client(...)`) and the dashboard URL; run until Ctrl-C."""
+    `distributed.Client(...)`) and the dashboard URL; run until Ctrl-C (or SIGTERM: `kill`, `docker stop`,
+    systemd), then close the workers."""
     from ..scaling import local_cluster
 
     bounds = parse_bounds(adapt) if adapt is not None else None
     out = Output(as_json)
     cluster = local_cluster(workers, threads, memory_limit, bounds, interval=interval, ratio=ratio, step=step,
                             host=host, scheduler_port=port, dashboard_address=dashboard_address, quiet=True)
+    previous = signal.signal(signal.SIGTERM, _stop)
     try:
         info = {"scheduler": cluster.scheduler_address, "dashboard": cluster.dashboard_link,
                 "workers": len(cluster.workers), "adapt": None if bounds is None else list(bounds)}
@@ -74,6 +77,12 @@ def cluster_local(
         out.show("Stopping the cluster.")
     finally:
         cluster.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM stops ``cluster local`` as Ctrl-C does: its workers are closed, not left behind."""
+    raise KeyboardInterrupt
 
 
 @cluster_app.command("manifest")

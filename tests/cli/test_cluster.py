@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+import pytest
 import yaml
 from distributed import Client
 
@@ -28,14 +30,21 @@ def _read_json_document(stream) -> dict:
             return json.loads("".join(lines))
 
 
-def test_cluster_local_adapts_and_stops_on_ctrl_c() -> None:
+# as started from a terminal: a shell running a script starts background commands (and so this test suite, when
+# run that way) with Ctrl-C ignored, which Python's children inherit
+AS_FROM_A_TERMINAL = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_cluster_local_adapts_and_stops_on_ctrl_c_or_sigterm(stop: signal.Signals) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from geocube_dask.cli import app; app()", "cluster", "local", "--workers", "0",
-         "--adapt", "0:2", "--interval", "200ms", "--threads", "1", "--port", "0",
+        [sys.executable, "-c", AS_FROM_A_TERMINAL + "from geocube_dask.cli import app; app()", "cluster", "local",
+         "--workers", "0", "--adapt", "0:2", "--interval", "200ms", "--threads", "1", "--port", "0",
          "--dashboard-address", "127.0.0.1:0", "--json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
+    children: list[psutil.Process] = []
     try:
         info = _read_json_document(proc.stdout)
         assert info["scheduler"].startswith("tcp://127.0.0.1:") and info["dashboard"].startswith("http://127.0.0.1:")
@@ -46,10 +55,13 @@ def test_cluster_local_adapts_and_stops_on_ctrl_c() -> None:
             client.gather(futures)
             seen = client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.workers))
             assert 1 <= seen <= 2  # workers came for the work, no more than the maximum
+        children = psutil.Process(proc.pid).children(recursive=True)
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 0, err  # stopped by closing the cluster, not killed by the signal
+    psutil.wait_procs(children, timeout=10)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_cluster_local_refuses_bad_bounds() -> None:
