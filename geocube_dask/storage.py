@@ -16,6 +16,7 @@ backend is installed (``s3fs`` for ``s3://``, ``gcsfs`` for ``gs://``, ``adlfs``
 from __future__ import annotations
 
 import contextlib
+import glob
 import math
 import os
 import re
@@ -247,7 +248,8 @@ def upload(local_path: str | os.PathLike[str], uri: str) -> str:
     """Copy the local file ``local_path`` to ``uri`` (creating local parent directories); return the uri.
 
     A local destination is written through a temporary name then renamed, so a reader never sees a
-    half-written file.
+    half-written file; the temporary files an earlier writer of ``uri`` left (a process killed while it
+    copied) go first. One writer per destination at a time.
     """
     source = Path(local_path)
     if not source.is_file():
@@ -256,6 +258,7 @@ def upload(local_path: str | os.PathLike[str], uri: str) -> str:
     fs, path = _filesystem(target)
     if _scheme(target) in ("", "file"):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _remove_partials(path)
         partial = f"{path}.partial-{os.getpid()}"
         fs.put_file(str(source), partial)
         os.replace(partial, path)
@@ -264,9 +267,19 @@ def upload(local_path: str | os.PathLike[str], uri: str) -> str:
     return target
 
 
+def _remove_partials(path: str) -> None:
+    """Remove the temporary files :func:`upload` writes a local ``path`` through (``path.partial-PID``)."""
+    target = Path(path)
+    for partial in target.parent.glob(f"{glob.escape(target.name)}.partial-*"):
+        partial.unlink(missing_ok=True)
+
+
 def delete(uri: str) -> bool:
-    """Delete the file at ``uri``; return False if there was nothing to delete (deleting is idempotent)."""
+    """Delete the file at ``uri`` (for a local file, with the temporary copies an interrupted
+    :func:`upload` left); return False if there was nothing to delete (deleting is idempotent)."""
     fs, path = _filesystem(uri)
+    if _scheme(normalize_uri(uri)) in ("", "file") and Path(path).parent.is_dir():
+        _remove_partials(path)
     if not fs.exists(path):
         return False
     try:

@@ -186,6 +186,28 @@ def test_fsspec_helpers(tmp_path: Path) -> None:
         storage.exists("/vsis3/b/k")
 
 
+def test_the_temporary_copies_of_a_killed_upload_go_with_the_next_upload_or_the_delete(tmp_path: Path) -> None:
+    """A process killed while it uploads leaves ``<file>.partial-<pid>``: writing the file again (a job's task
+    re-run) or deleting it (a rollback) removes it, and nothing of other files."""
+    local = tmp_path / "src.bin"
+    local.write_bytes(b"geocube")
+    target = tmp_path / "out" / "a[1].tif"  # a name with glob characters
+    target.parent.mkdir()
+    left = [target.parent / f"a[1].tif.partial-{pid}" for pid in (12345, 67890)]
+    other = target.parent / "a[1].tif2.partial-12345"
+    for path in (*left, other):
+        path.write_bytes(b"half")
+    storage.upload(local, str(target))
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a[1].tif", other.name]
+    left[0].write_bytes(b"half")
+    assert storage.delete(str(target)) is True
+    assert sorted(p.name for p in target.parent.iterdir()) == [other.name]
+    left[0].write_bytes(b"half")
+    assert storage.delete(str(target)) is False  # no file, but its leftovers go all the same
+    assert sorted(p.name for p in target.parent.iterdir()) == [other.name]
+    assert storage.delete(str(tmp_path / "nowhere" / "b.tif")) is False
+
+
 def test_fsspec_helpers_on_s3(tmp_path: Path, s3_server) -> None:
     pytest.importorskip("s3fs", reason="s3:// writes need the s3fs fsspec backend")
     import fsspec.config
