@@ -322,6 +322,8 @@ def _paint_resampled(
     data, (ro, co) = got
     if data.shape[1:] != (hh, ww):  # cannot happen: windows are clipped to the level grid
         raise RuntimeError(f"short read {data.shape} for window {setup.window} of {src.uri}")
+    if isinstance(setup, Gather | Near):  # their kernels index the window's planes flat
+        data = np.ascontiguousarray(data)  # copies only a view into a window prefetched for several reads
     if isinstance(setup, Gather):
         nodata, has_nodata = _nodata_arg(data.dtype, src.dformat.nodata)
         inside = setup.inside if setup.inside is not None else _NO_MASK

@@ -92,8 +92,8 @@ def _put(out, b, r, c, v, nodata, has_nodata, direct, mapping, cast):  # type: i
 
 @njit(**_OPTS)
 def paint_near(src, index, inside, nodata, has_nodata, out, direct, mapping, cast):  # type: ignore[no-untyped-def]
-    """Paint ``out`` (bands, h, w) with ``src`` (bands, H, W) gathered at ``index`` (h * w flat indices into
-    one band of ``src``) where ``inside`` (h * w; empty: everywhere) and the gathered value is valid.
+    """Paint ``out`` (bands, h, w) with ``src`` (bands, H, W; C-contiguous) gathered at ``index`` (h * w flat
+    indices into one band of ``src``) where ``inside`` (h * w; empty: everywhere) and the gathered value is valid.
     ``direct``: the mapping is the identity and ``src`` has ``out``'s type (values copied as they are)."""
     nb = src.shape[0]
     h, w = out.shape[1], out.shape[2]
@@ -592,7 +592,7 @@ def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_ind
     """Nearest neighbour from positions (SEPARABLE, exact, or LATTICE_NODES, see :func:`paint_interp`), the
     lattice's pixels ``fix_index`` (flat, ascending) taking the exact coordinates ``fix_x``/``fix_y``: the pixel
     containing each point is ``floor(x + 1e-10)``, inside when ``0 <= x`` and that pixel is in the level
-    (``level_w`` × ``level_h``); ``src`` is the window from (origin_y, origin_x). Then as
+    (``level_w`` × ``level_h``); ``src`` is the window from (origin_y, origin_x), C-contiguous. Then as
     :func:`paint_near`."""
     if mode == SEPARABLE:  # exact already: no exceptions
         _near_separable(src, sep_x, sep_y, level_w, level_h, origin_x, origin_y, nodata, has_nodata, out, direct,
@@ -600,30 +600,37 @@ def paint_near_positions(src, mode, sep_x, sep_y, nodes_x, nodes_y, lat, fix_ind
         return
     nb = src.shape[0]
     h, w = out.shape[1], out.shape[2]
+    win_w = src.shape[2]
+    flat = src.reshape(nb, src.shape[1] * win_w)  # src is contiguous (the caller's contract)
     px = np.empty(w)
     py = np.empty(w)
     rows = np.empty((4, w))
     state = np.full(1, -1, dtype=np.int64)
     empty = np.empty((0, 0))
+    index = np.empty(w, dtype=np.int64)  # per pixel of the row: its flat index in the window, -1: outside
     k = 0
     n_fix = fix_index.shape[0]
     for r in range(h):
         _row_positions(mode, r, nodes_x, nodes_y, lat, empty, empty, px, py, rows, state)
+        while k < n_fix and fix_index[k] < (r + 1) * w:  # the row's exceptions take their exact coordinates
+            px[fix_index[k] - r * w] = fix_x[k]
+            py[fix_index[k] - r * w] = fix_y[k]
+            k += 1
         for c in range(w):
             x = px[c]
             y = py[c]
-            if k < n_fix and fix_index[k] == r * w + c:
-                x = fix_x[k]
-                y = fix_y[k]
-                k += 1
             fx = np.floor(x + _NEAR_EPS)
             fy = np.floor(y + _NEAR_EPS)
-            if not (x >= 0 and fx < level_w and y >= 0 and fy < level_h):
-                continue
-            row = int(fy) - origin_y
-            col = int(fx) - origin_x
-            for b in range(nb):
-                _put(out, b, r, c, src[b, row, col], nodata, has_nodata, direct, mapping, cast)
+            if x >= 0 and fx < level_w and y >= 0 and fy < level_h:
+                index[c] = (int(fy) - origin_y) * win_w + int(fx) - origin_x
+            else:
+                index[c] = -1
+        # then the row band by band, one plane of the window at a time, as _near_separable does: half the
+        # time of a pixel-by-pixel gather across the planes on the bench's cross-CRS windows
+        for b in range(nb):
+            for c in range(w):
+                if index[c] >= 0:
+                    _put(out, b, r, c, flat[b, index[c]], nodata, has_nodata, direct, mapping, cast)
 
 
 @njit(**_OPTS)
