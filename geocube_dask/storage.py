@@ -256,7 +256,7 @@ def upload(local_path: str | os.PathLike[str], uri: str) -> str:
         raise InvalidArgument(f"cannot upload {str(source)!r}: it is not a file")
     target = normalize_uri(uri)
     fs, path = _filesystem(target)
-    if _scheme(target) in ("", "file"):
+    if _is_local(target):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _remove_partials(path)
         partial = f"{path}.partial-{os.getpid()}"
@@ -265,6 +265,10 @@ def upload(local_path: str | os.PathLike[str], uri: str) -> str:
     else:
         fs.put_file(str(source), path)
     return target
+
+
+def _is_local(uri: str) -> bool:
+    return _scheme(normalize_uri(uri)) in ("", "file")
 
 
 def _remove_partials(path: str) -> None:
@@ -278,7 +282,7 @@ def delete(uri: str) -> bool:
     """Delete the file at ``uri`` (for a local file, with the temporary copies an interrupted
     :func:`upload` left); return False if there was nothing to delete (deleting is idempotent)."""
     fs, path = _filesystem(uri)
-    if _scheme(normalize_uri(uri)) in ("", "file") and Path(path).parent.is_dir():
+    if _is_local(uri):
         _remove_partials(path)
     if not fs.exists(path):
         return False
