@@ -263,15 +263,14 @@ def _axis(kind, kernel, s, init, x, size, w):  # type: ignore[no-untyped-def]
 
 
 @njit(**_OPTS)
-def _axes(kind, kernel, s, init, pos, origin, size, ok, centre, first, count, weights, b_first,  # type: ignore[no-untyped-def]
-          b_weights):
+def _axes(kind, kernel, s, init, pos, origin, size, ok, centre, first, count, weights, rel):  # type: ignore[no-untyped-def]
     """:func:`_axis` for every position in ``pos`` (relative to ``origin``), into the per-point buffers;
-    for cubic, also the bilinear taps of its fallback (``b_first``, ``b_weights``)."""
+    ``rel`` keeps the relative positions (cubic computes its bilinear fallback's taps from them, for the
+    rare points that need it)."""
     for p in range(pos.shape[0]):
         x = pos[p] - origin
+        rel[p] = x
         ok[p], centre[p], first[p], count[p] = _axis(kind, kernel, s, init, x, size, weights[p])
-        if kind == CUBIC4:
-            b_first[p] = _bilinear4_axis(x, b_weights[p])
 
 
 @njit(**_INLINE)
@@ -316,9 +315,9 @@ def _wsum(src, b, ox, wx, nx, oy, wy, ny, nodata, has_nodata, height, width):  #
 @njit(**_OPTS)
 def _row_bilinear4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
     """Paint row ``r`` of ``out`` from the axes of its points (``xa``, ``ya``: ok, centre, first, count,
-    weights, fallback first, fallback weights; ``same_y``: ``ya`` holds one point for the whole row)."""
-    x_ok, x_centre, x_first, _, x_w, _, _ = xa
-    y_ok, y_centre, y_first, _, y_w, _, _ = ya
+    weights, position relative to the window; ``same_y``: ``ya`` holds one point for the whole row)."""
+    x_ok, x_centre, x_first, _, x_w, _ = xa
+    y_ok, y_centre, y_first, _, y_w, _ = ya
     height, width = src.shape[1], src.shape[2]
     for c in range(out.shape[2]):
         q = 0 if same_y else c
@@ -376,15 +375,19 @@ def _cubic4_sum(src, b, ox, wx, oy, wy, nodata, has_nodata):  # type: ignore[no-
 @njit(**_OPTS)
 def _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
     """:func:`_row_bilinear4` for GDAL's 4×4 cubic, which is the bilinear formula where a tap is missing."""
-    x_ok, x_centre, x_first, _, x_w, xb_first, xb_w = xa
-    y_ok, y_centre, y_first, _, y_w, yb_first, yb_w = ya
+    x_ok, x_centre, x_first, _, x_w, x_rel = xa
+    y_ok, y_centre, y_first, _, y_w, y_rel = ya
     height, width = src.shape[1], src.shape[2]
+    bx_w = np.empty(2)
+    by_w = np.empty(2)
     for c in range(out.shape[2]):
         q = 0 if same_y else c
         if not (x_ok[c] and y_ok[q]):
             continue
         ox, oy = x_first[c], y_first[q]
         inside = ox >= 0 and ox + 3 <= width - 1 and oy >= 0 and oy + 3 <= height - 1
+        bx = by = 0  # the fallback's first taps and weights, computed when a band first needs them
+        fallback = False
         for b in range(src.shape[0]):
             if not _is_valid(src[b, y_centre[q], x_centre[c]], nodata, has_nodata):
                 continue
@@ -393,8 +396,11 @@ def _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):
                 if full:
                     _store(out, b, r, c, num, mapping, cast)
                     continue
-            num, den, _ = _wsum(src, b, xb_first[c], xb_w[c], 2, yb_first[q], yb_w[q], 2, nodata, has_nodata,
-                                height, width)
+            if not fallback:
+                bx = _bilinear4_axis(x_rel[c], bx_w)
+                by = _bilinear4_axis(y_rel[q], by_w)
+                fallback = True
+            num, den, _ = _wsum(src, b, bx, bx_w, 2, by, by_w, 2, nodata, has_nodata, height, width)
             if den >= _BILINEAR4_MIN_WEIGHT:
                 _store(out, b, r, c, num / den, mapping, cast)
 
@@ -402,8 +408,8 @@ def _row_cubic4(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):
 @njit(**_OPTS)
 def _row_general(src, nodata, has_nodata, out, r, xa, ya, same_y, mapping, cast):  # type: ignore[no-untyped-def]
     """:func:`_row_bilinear4` for GDAL's general separable kernel."""
-    x_ok, x_centre, x_first, x_count, x_w, _, _ = xa
-    y_ok, y_centre, y_first, y_count, y_w, _, _ = ya
+    x_ok, x_centre, x_first, x_count, x_w, _ = xa
+    y_ok, y_centre, y_first, y_count, y_w, _ = ya
     height, width = src.shape[1], src.shape[2]
     for c in range(out.shape[2]):
         q = 0 if same_y else c
@@ -426,8 +432,8 @@ def _separable_general(src, nodata, has_nodata, kernel, sy_g, init_y, sep_y, ori
     output column only, so each is computed once and kept (in a ring of source rows) for every output
     row that uses it; each output value then sums them along y. Same operations in the same order as
     :func:`_wsum`, so the same values, with a fraction of the taps."""
-    x_ok, x_centre, x_first, x_count, x_w, _, _ = xa
-    y_ok, y_centre, y_first, y_count, y_w, _, _ = ya
+    x_ok, x_centre, x_first, x_count, x_w, _ = xa
+    y_ok, y_centre, y_first, y_count, y_w, _ = ya
     nb = src.shape[0]
     height, width = src.shape[1], src.shape[2]
     w = out.shape[2]
@@ -477,7 +483,7 @@ def _separable_general(src, nodata, has_nodata, kernel, sy_g, init_y, sep_y, ori
 def _buffers(n, k):  # type: ignore[no-untyped-def]
     """Per-point axis buffers for ``n`` points of ``k`` taps (see :func:`_axes`)."""
     return (np.zeros(n, dtype=np.bool_), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
-            np.zeros(n, dtype=np.int64), np.zeros((n, k)), np.zeros(n, dtype=np.int64), np.zeros((n, 2)))
+            np.zeros(n, dtype=np.int64), np.zeros((n, k)), np.zeros(n))
 
 
 @njit(**_OPTS)
