@@ -272,7 +272,6 @@ def test_nearest_gather_across_crs_matches_an_exact_pyproj_reference(files: dict
                                   want[:, row0:row0 + h, col0:col0 + w])
 
 
-
 @pytest.mark.parametrize(("res", "level"), [(12.0, -1), (25.0, 0)])
 def test_a_prefetched_window_wider_than_the_read_gives_the_same_pixels(files: dict[str, str], res: float,
                                                                        level: int) -> None:
@@ -292,6 +291,7 @@ def test_a_prefetched_window_wider_than_the_read_gives_the_same_pixels(files: di
     got = compute_chunk(ctx, row0, col0, h, w, reads, prefetched)[0]
     assert (got != VAR.nodata).sum() > 100
     np.testing.assert_array_equal(got, want[:, row0:row0 + h, col0:col0 + w])
+
 
 # --- value mapping and cast ------------------------------------------------------------------------------
 
