@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 S = JobState
 STORAGE_ENV = "GEOCUBE_STORAGE"
+JOB_ANNOTATION = "geocube_job"  # the annotation naming the job (its token) on tasks whose keys do not
 Progress = Callable[[int, int], None]
 
 
@@ -236,13 +237,15 @@ def _client(client: Any) -> Iterator[Any]:
 
 def _busy_with(tasks: str | frozenset[str], dask_worker: Any = None) -> int:
     """(Run on a worker) how many of ``tasks`` it is still executing: the tasks with that token in their
-    key, or those keys."""
+    key or in their :data:`JOB_ANNOTATION`, or those keys."""
     states = ("executing", "long-running", "cancelled", "resumed")
 
-    def mine(key: str) -> bool:
-        return tasks in key if isinstance(tasks, str) else key in tasks
+    def mine(ts: Any) -> bool:
+        if not isinstance(tasks, str):
+            return str(ts.key) in tasks
+        return tasks in str(ts.key) or (ts.annotations or {}).get(JOB_ANNOTATION) == tasks
 
-    return sum(1 for ts in dask_worker.state.tasks.values() if mine(str(ts.key)) and ts.state in states)
+    return sum(1 for ts in dask_worker.state.tasks.values() if ts.state in states and mine(ts))
 
 
 def _wait_until_idle(client: Any, tasks: str | frozenset[str], timeout: float = 300.0) -> None:

@@ -15,7 +15,8 @@ bands, times). The output is written under a hidden temporary name beside it and
   :data:`CHECK_SECONDS` while the cube is computed, stops the computation and removes the temporary →
   FAILED. Cancelling an export that is not running → FAILED at once.
 - A driver that died leaves the job EXPORTINPROGRESS: its retry (or a submitted driver's second attempt,
-  :mod:`.submit`) removes the temporary the first attempt left and writes again.
+  :mod:`.submit`) waits until the tasks of the first attempt still running have ended (they carry the
+  job's annotation), removes the temporary they wrote and writes again.
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import dask
+
 from .cli.export import ZARR_FORMATS, cube_info, output_format, remove, temporary, write_geotiff, write_zarr
-from .consolidation import _client, _error_text, _wait_until_idle, job_token
+from .consolidation import JOB_ANNOTATION, _client, _error_text, _wait_until_idle, job_token
 from .entities import JobInfo, JobState, Task, TaskState
 from .errors import GeocubeError, InvalidArgument, JobConflict
 from .graph.plan import CubePlan
@@ -91,7 +94,8 @@ def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
     task fails (then only once no task of it runs any more)."""
     def compute(delayed: Any) -> None:
         keys = frozenset(str(k) for k in delayed.__dask_graph__())
-        future = client.compute(delayed)
+        with dask.annotate(**{JOB_ANNOTATION: job_token(info)}):  # a later attempt waits for these tasks
+            future = client.compute(delayed)
         try:
             while True:
                 try:
@@ -137,11 +141,14 @@ def _write(gc: Geocube, info: JobInfo, client: Any) -> dict[str, Any]:
 def export(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Progress | None = None) -> JobInfo:
     """Write the export → DONE; EXPORTFAILED (the error in the task and the log), or FAILED when cancelled."""
     task = Task(info.id, TASK, "export", TaskState.NEW, {"uri": info.payload["out"]}, None, None)
+    taken_over = info.state is S.EXPORTINPROGRESS  # from a driver that died: its tasks may still be running
     info = gc.set_job_tasks(info, [task], state=S.EXPORTINPROGRESS, owner=this_process())
     if progress is not None:
         progress(0, 1)
     try:
         with _client(client) as dask_client:
+            if taken_over:  # they would write into the temporary the new attempt writes again
+                _wait_until_idle(dask_client, job_token(info))
             gc.log_job(info, f"writing {info.payload['out']}; dashboard: {dask_client.dashboard_link}")
             result = _write(gc, info, dask_client)
     except Cancelled:

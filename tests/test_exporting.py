@@ -7,14 +7,18 @@ import os
 import threading
 from pathlib import Path
 
+import dask
 import numpy as np
 import pytest
 import rasterio
 import xarray as xr
+from distributed import Client, LocalCluster
 from test_consolidation import BOUNDS, CRS, RES, cube, indexed, scene_paths  # noqa: F401 - fixtures
 
 import geocube_dask as gd
 from geocube_dask import exporting
+from geocube_dask.cli.export import temporary
+from geocube_dask.consolidation import JOB_ANNOTATION, job_token
 from geocube_dask.entities import JobState, JobType, TaskState
 from geocube_dask.graph import cube as cube_module
 
@@ -81,11 +85,16 @@ def test_a_failed_export_leaves_nothing_and_is_retried(gc, indexed, tmp_path: Pa
 
 # the in-process cluster's tasks run in this process (threads): they see these events
 started, stopped = threading.Event(), threading.Event()
+annotations: list[dict] = []
 run_chunk_job, wait_until_idle = cube_module.run_chunk_job, exporting._wait_until_idle
 
 
 def slow_chunk(job):
-    """A chunk task that waits until the export's driver stops the graph."""
+    """A chunk task that waits until the export's driver stops the graph (it notes its annotations)."""
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    annotations.append(get_worker().state.tasks[thread_state.key].annotations)
     started.set()
     stopped.wait(60)
     return run_chunk_job(job)
@@ -105,6 +114,7 @@ def test_cancel_an_export(gc, indexed, tmp_path: Path, monkeypatch: pytest.Monke
     # while it computes: the chunk tasks wait until the driver has seen the cancel and stopped the graph
     started.clear()
     stopped.clear()
+    annotations.clear()
     monkeypatch.setattr(cube_module, "run_chunk_job", slow_chunk)
     monkeypatch.setattr(exporting, "_wait_until_idle", stopping)
     job = gc.export_job(plan(gc, inst), out, name="e1")
@@ -114,8 +124,46 @@ def test_cancel_an_export(gc, indexed, tmp_path: Path, monkeypatch: pytest.Monke
     assert gc.get_job("e1").cancel().state is S.CONSOLIDATIONCANCELLING  # its driver is alive: it stops
     driver.join(60)
     assert job.state is S.FAILED and stopped.is_set(), job.logs
+    assert annotations and annotations[0] == {JOB_ANNOTATION: job_token(job.info)}  # what a later attempt waits on
     assert [t.state for t in job.tasks] == [TaskState.CANCELLED]
     assert os.listdir(out.parent) == []
+
+
+let_go, late_started = threading.Event(), threading.Event()
+
+
+def late_write(directory: str) -> None:
+    """A task of a dead driver's export still running: it writes into the temporary once let go (as a zarr
+    chunk write, making the directories it needs)."""
+    late_started.set()
+    let_go.wait(60)
+    (Path(directory) / "late").mkdir(parents=True, exist_ok=True)
+    (Path(directory) / "late" / "0").write_bytes(b"late")
+
+
+def test_an_export_taken_over_waits_for_the_dead_attempt_s_running_tasks(gc, indexed, tmp_path: Path) -> None:  # noqa: F811
+    inst = indexed[0]
+    out = tmp_path / "out" / "c.zarr"
+    out.parent.mkdir()
+    job = gc.export_job(plan(gc, inst), out, name="e1")
+    info = gc.update_job(job.info, state=S.EXPORTINPROGRESS, owner="elsewhere:123")  # its driver is gone
+    let_go.clear()
+    late_started.clear()
+    with LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address="127.0.0.1:0") as cluster, \
+            Client(cluster) as client:
+        with dask.annotate(**{JOB_ANNOTATION: job_token(info)}):  # as the dead driver's graph was
+            late = client.submit(late_write, str(temporary(out, job_token(info))), pure=False)
+        assert late_started.wait(60)
+        driver = threading.Thread(target=gc.get_job("e1").retry, kwargs={"force": True, "client": client})
+        driver.start()
+        driver.join(1.0)
+        assert driver.is_alive(), "the new attempt did not wait for the dead attempt's task"
+        let_go.set()
+        late.result(60)
+        driver.join(60)
+    assert gc.get_job("e1").state is S.DONE
+    assert os.listdir(out.parent) == ["c.zarr"] and not (out / "late").exists()
+    np.testing.assert_array_equal(xr.open_zarr(out, mask_and_scale=False)["refl"].values, cube(gc, inst).values)
 
 
 def test_export_requests_are_checked(gc, indexed, tmp_path: Path) -> None:  # noqa: F811
