@@ -236,9 +236,9 @@ def _client(client: Any) -> Iterator[Any]:
 
 
 def _busy_with(tasks: str | frozenset[str], dask_worker: Any = None) -> int:
-    """(Run on a worker) how many of ``tasks`` it is still executing: the tasks with that token in their
-    key or in their :data:`JOB_ANNOTATION`, or those keys."""
-    states = ("executing", "long-running", "cancelled", "resumed")
+    """(Run on a worker) how many of ``tasks`` it is still executing or about to: the tasks with that token
+    in their key or in their :data:`JOB_ANNOTATION`, or those keys."""
+    states = ("waiting", "ready", "constrained", "executing", "long-running", "cancelled", "resumed")
 
     def mine(ts: Any) -> bool:
         if not isinstance(tasks, str):
