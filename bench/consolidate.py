@@ -22,7 +22,7 @@ files go to a temporary directory.
   HTTP server in another process that counts the requests and bytes it serves and answers each after
   20 ms (``GEOCUBE_TEST_HTTP_LATENCY_MS``; object storage's first-byte latency is of that order). Each form is read
   with GDAL's defaults (plus ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``, which any remote user sets) and
-  with ``geocube_dask.storage.MUCOG_READ_SETTINGS`` (which GDAL reads once per process: each setting
+  with ``geocube_dask.gdal_settings.MUCOG_READ_SETTINGS`` (which GDAL reads once per process: each setting
   is measured in a fresh child process). Every run uses fresh URLs (a query string), so GDAL's
   download cache starts empty.
 - **cube**: the same cube request (a 512² block over the 100 dates, local files) before and after each
@@ -53,7 +53,7 @@ from servers import http_server  # noqa: E402
 
 import geocube_dask as gd  # noqa: E402
 from geocube_dask.catalog.ingest.requests import IndexRequest, NewRecord  # noqa: E402
-from geocube_dask.storage import MUCOG_READ_SETTINGS  # noqa: E402
+from geocube_dask.gdal_settings import MUCOG_READ_SETTINGS  # noqa: E402
 
 CRS = "EPSG:32631"
 DFORMAT = ("uint16", NODATA, 0, 10000)

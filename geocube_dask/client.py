@@ -54,12 +54,12 @@ from .entities import (
     Task,
     Variable,
 )
+from .gdal_settings import gdal_env as capture_gdal_env
 from .geocube import TimeseriesPlan, cube_of, timeseries_from_plan
 from .graph.grid import make_grid
 from .graph.plan import CubePlan, PlanRecord
 from .jobs import JobView
 from .projection import crs_string
-from .storage import gdal_env as capture_gdal_env
 
 DEFAULT_TIMEOUT = 60.0
 

@@ -40,9 +40,10 @@ from .entities import (
     Variable,
 )
 from .errors import GeocubeError, InvalidArgument, JobConflict
+from .gdal_settings import gdal_env, public_env
 from .graph.plan import PlanRecord, Source
 from .jobs import this_process
-from .storage import delete, gdal_env, normalize_uri, public_env
+from .storage import delete, normalize_uri
 
 if TYPE_CHECKING:
     from .geocube import Geocube

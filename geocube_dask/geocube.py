@@ -22,6 +22,7 @@ from .catalog.jobs import job_states
 from .consolidate.interlacing import normalize_pattern
 from .entities import ConsolidationParams, DFormat, Instance, JobState, Layout, Record, Variable
 from .errors import InvalidArgument
+from .gdal_settings import gdal_env as capture_gdal_env
 from .graph.cube import cube_from_plan
 from .graph.empty import drop_empty_images
 from .graph.grid import GridSpec, make_grid
@@ -37,7 +38,6 @@ from .graph.timeseries import (
 )
 from .jobs import Job
 from .projection import crs_string, transform_polygon
-from .storage import gdal_env as capture_gdal_env
 
 DEFAULT_DB_ENV = "GEOCUBE_DB"
 TOKEN_ENV = "GEOCUBE_TOKEN"  # the API token of an http(s):// catalogue when connect() is given none
@@ -105,7 +105,7 @@ class Geocube(Catalog):
         """Resolve a cube request to a :class:`CubePlan` (metadata only; see :meth:`get_cube`).
 
         The plan carries the GDAL reading settings in force (``GDAL_HTTP_*``, ``AWS_REGION``,
-        ``AWS_S3_ENDPOINT``…, see :func:`geocube_dask.storage.gdal_env`) to every task, but no
+        ``AWS_S3_ENDPOINT``…, see :func:`geocube_dask.gdal_settings.gdal_env`) to every task, but no
         credentials, profiles or local paths: workers read with their own identity. ``gdal_env={…}``
         adds settings explicitly, credentials included (they travel in the graph, never in the JSON)."""
         instances, variable = self._resolve_instances(instance)

@@ -357,7 +357,7 @@ class S3Server:
         """Apply :meth:`gdal_env` as environment variables for the duration of the block.
 
         Environment variables (rather than ``rasterio.Env``) reach every thread of this process, as dask
-        threads need, and are what ``geocube_dask.storage.gdal_env`` captures for other workers.
+        threads need, and are what ``geocube_dask.gdal_settings.gdal_env`` captures for other workers.
         """
         settings = self.gdal_env()
         saved = {k: os.environ.get(k) for k in settings}

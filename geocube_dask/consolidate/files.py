@@ -97,8 +97,8 @@ def write_record(image: np.ndarray, folder: str, index: int, crs: str, transform
 def _block_cache_set() -> None:
     """Size GDAL's (process-wide) block cache before this task writes, if no task did yet: resizing it
     later, while a COG is being written in another thread, flushes that writer's blocks under it."""
+    from ..gdal_settings import set_block_cache_once
     from ..graph.chunk import gdal_cachemax
-    from ..storage import set_block_cache_once
 
     set_block_cache_once(gdal_cachemax())
 

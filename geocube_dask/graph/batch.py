@@ -108,7 +108,7 @@ class BatchJob:
 
 def index_task(uri: str, env: tuple[tuple[str, str], ...]) -> TiffIndex | None:
     """The tile index of ``uri`` (None when it cannot be read or is not a file read in batches)."""
-    from ..storage import gdal_env_context
+    from ..gdal_settings import gdal_env_context
 
     with gdal_env_context(dict(env)):
         try:

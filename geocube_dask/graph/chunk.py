@@ -28,7 +28,7 @@ from rasterio.io import DatasetReader
 
 from ..entities import DFormat, dtype_range
 from ..errors import InvalidArgument
-from ..storage import check_block_cache, set_block_cache_once
+from ..gdal_settings import check_block_cache, set_block_cache_once
 from .grid import GridSpec
 from .kernels import compiled
 from .mapping import Mapping, cast, valid_mask
@@ -60,14 +60,14 @@ STRIP_MIN_PIXELS = 4096  # strips are never thinner than this many output pixels
 
 def gdal_cachemax(configured: int | str | None = None) -> int | str:
     """GDAL block cache for a process that computes chunks (megabytes, or a size as
-    :func:`~geocube_dask.storage.block_cache_bytes` reads it): ``configured`` (captured from the client's
+    :func:`~geocube_dask.gdal_settings.block_cache_bytes` reads it): ``configured`` (captured from the client's
     ``geocube.gdal-cachemax`` when the graph was built), else this process's ``geocube.gdal-cachemax``,
     else :data:`GDAL_CACHEMAX_MB`. GDAL's own default (5 % of the machine's memory per process) is more
     than a dask worker's memory limit allows, and chunk tasks gain little from a large cache: each reads
     its source window once (a block shared by two chunks is reused only when the same thread computes
     both), while every block read stays resident until the cache is full. The cache is one per process:
     it is set once, by the first chunk task that runs there
-    (:func:`~geocube_dask.storage.set_block_cache_once`). Raises InvalidArgument for a value that is no
+    (:func:`~geocube_dask.gdal_settings.set_block_cache_once`). Raises InvalidArgument for a value that is no
     size."""
     import dask.config
 

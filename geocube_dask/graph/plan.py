@@ -20,8 +20,8 @@ from shapely.geometry import Polygon
 
 from ..entities import DFormat, check_resampling, utc_datetime
 from ..errors import InvalidArgument
+from ..gdal_settings import is_secret_key
 from ..projection import is_geographic, normalize_lonlat, transform_polygon
-from ..storage import is_secret_key
 from .grid import GridSpec
 
 PLAN_VERSION = 1

@@ -23,7 +23,8 @@ from rasterio.io import DatasetReader
 from rasterio.windows import Window
 
 from ..errors import SourceReadError
-from ..storage import gdal_env_context, is_remote, to_gdal_path
+from ..gdal_settings import gdal_env_context
+from ..storage import is_remote, to_gdal_path
 from .vsi import gdal_library
 
 MAX_OPEN_PER_THREAD = 64

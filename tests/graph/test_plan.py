@@ -8,10 +8,10 @@ from shapely.geometry import Point, Polygon, box
 
 from geocube_dask.entities import DFormat
 from geocube_dask.errors import InvalidArgument
+from geocube_dask.gdal_settings import is_secret_key
 from geocube_dask.graph.grid import GridSpec
 from geocube_dask.graph.plan import CubePlan, PlanRecord, Source, build_plan
 from geocube_dask.projection import crs_string
-from geocube_dask.storage import is_secret_key
 
 GRID = GridSpec("EPSG:32631", (20.0, 0.0, 600000.0, 0.0, -20.0, 5000000.0), 100, 100)
 FMT = DFormat("uint16", 0.0, 0.0, 10000.0)

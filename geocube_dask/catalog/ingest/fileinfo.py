@@ -21,7 +21,7 @@ from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.windows import Window
 
-from ... import storage
+from ... import gdal_settings, storage
 from ...errors import InvalidArgument, UnreadableFile
 from ...projection import crs_string
 from .footprints import footprint_4326, footprint_native
@@ -179,11 +179,11 @@ def read_file_info(uri: str, subdir: str = "", *, check_data: bool = True) -> Fi
     except InvalidArgument as exc:
         raise UnreadableFile(f"cannot index {uri!r}: {exc}") from None
     where = file_label(norm, subdir)
-    env = {} if "GDAL_DISABLE_READDIR_ON_OPEN" in storage.gdal_env() else {
+    env = {} if "GDAL_DISABLE_READDIR_ON_OPEN" in gdal_settings.gdal_env() else {
         # a remote "directory" listing on every open costs a request (and on S3 a LIST): skip it
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"
     }
-    with storage.gdal_env_context(env):
+    with gdal_settings.gdal_env_context(env):
         with _open(path, norm, subdir) as src:
             if src.count == 0:
                 subs = ", ".join(sd.split(":", 2)[0] + ":" + sd.split(":", 2)[1] for sd in src.subdatasets[:5]
