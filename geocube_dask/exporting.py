@@ -102,8 +102,9 @@ def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
                     future.result(timeout=CHECK_SECONDS)
                     return
                 except TimeoutError:
-                    if future.done():
-                        raise  # the computation's own error
+                    if future.done():  # its own error, or it ended just as the wait timed out
+                        future.result()
+                        return
                     if gc.load_job(info.id).state is S.CONSOLIDATIONCANCELLING:
                         raise Cancelled(f"job {info.name!r} was cancelled") from None
         except BaseException:
