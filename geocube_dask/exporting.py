@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -96,17 +97,16 @@ def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
         keys = frozenset(str(k) for k in delayed.__dask_graph__())
         with dask.annotate(**{JOB_ANNOTATION: job_token(info)}):  # a later attempt waits for these tasks
             future = client.compute(delayed)
+        # waited for through an event, not future.result(timeout=…): on a loaded machine that failed exports
+        # that had ended well (its own TimeoutError as the future ended, an UnboundLocalError from
+        # distributed's sync)
+        ended = threading.Event()
+        future.add_done_callback(lambda _: ended.set())
         try:
-            while True:
-                try:
-                    future.result(timeout=CHECK_SECONDS)
-                    return
-                except TimeoutError:
-                    if future.done():  # its own error, or it ended just as the wait timed out
-                        future.result()
-                        return
-                    if gc.load_job(info.id).state is S.CONSOLIDATIONCANCELLING:
-                        raise Cancelled(f"job {info.name!r} was cancelled") from None
+            while not ended.wait(CHECK_SECONDS):
+                if gc.load_job(info.id).state is S.CONSOLIDATIONCANCELLING:
+                    raise Cancelled(f"job {info.name!r} was cancelled")
+            future.result()  # the computation's own error, if any
         except BaseException:
             client.cancel(future)
             _wait_until_idle(client, keys)

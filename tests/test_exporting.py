@@ -166,50 +166,6 @@ def test_an_export_taken_over_waits_for_the_dead_attempt_s_running_tasks(gc, ind
     np.testing.assert_array_equal(xr.open_zarr(out, mask_and_scale=False)["refl"].values, cube(gc, inst).values)
 
 
-class EndsAsTheWaitTimesOut:
-    """A computation's future that completes just as ``result(timeout=…)`` gives up, with ``error`` or not."""
-
-    def __init__(self, error: Exception | None) -> None:
-        self.error = error
-
-    def result(self, timeout: float | None = None) -> None:
-        if timeout is not None:
-            raise TimeoutError(f"timed out after {timeout} s.")
-        if self.error is not None:
-            raise self.error
-
-    def done(self) -> bool:
-        return True
-
-
-class ClientOf:
-    """What ``_computer`` asks of a client, around one future."""
-
-    def __init__(self, future: EndsAsTheWaitTimesOut) -> None:
-        self.future, self.cancelled = future, []
-
-    def compute(self, delayed):
-        return self.future
-
-    def cancel(self, future) -> None:
-        self.cancelled.append(future)
-
-    def run(self, *args) -> dict:
-        return {}
-
-
-def test_a_computation_ending_as_its_wait_times_out_is_its_outcome(gc, indexed, tmp_path: Path) -> None:  # noqa: F811
-    info = gc.export_job(plan(gc, indexed[0]), tmp_path / "c.zarr").info
-    delayed = dask.delayed(sum)([1, 2])
-    done = ClientOf(EndsAsTheWaitTimesOut(None))
-    exporting._computer(gc, info, done)(delayed)  # done, not a timeout
-    assert done.cancelled == []
-    failed = ClientOf(EndsAsTheWaitTimesOut(OSError("No space left on device")))
-    with pytest.raises(OSError, match="No space left"):
-        exporting._computer(gc, info, failed)(delayed)
-    assert failed.cancelled == [failed.future]
-
-
 def test_export_requests_are_checked(gc, indexed, tmp_path: Path) -> None:  # noqa: F811
     inst = indexed[0]
     with pytest.raises(gd.InvalidArgument, match="not to a URL"):
