@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 S = JobState
 STORAGE_ENV = "GEOCUBE_STORAGE"
-JOB_ANNOTATION = "geocube_job"  # the annotation naming the job (its token) on tasks whose keys do not
+JOB_ANNOTATION = "geocube_job"  # a dask annotation: the job (its token) of tasks whose keys do not name it
 Progress = Callable[[int, int], None]
 
 
