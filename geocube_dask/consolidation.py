@@ -236,27 +236,25 @@ def _client(client: Any) -> Iterator[Any]:
         yield own
 
 
-def _busy_with(tasks: str | frozenset[str], dask_worker: Any = None) -> int:
-    """(Run on a worker) how many of ``tasks`` it is still executing or about to: the tasks with that token
-    in their key or in their :data:`JOB_ANNOTATION`, or those keys."""
+def _busy_with(token: str, dask_worker: Any = None) -> int:
+    """(Run on a worker) how many tasks of the job ``token`` names it is still executing or about to: the
+    tasks with that token in their key or in their :data:`JOB_ANNOTATION`."""
     states = ("waiting", "ready", "constrained", "executing", "long-running", "cancelled", "resumed")
 
     def mine(ts: Any) -> bool:
-        if not isinstance(tasks, str):
-            return str(ts.key) in tasks
-        return tasks in str(ts.key) or (ts.annotations or {}).get(JOB_ANNOTATION) == tasks
+        return token in str(ts.key) or (ts.annotations or {}).get(JOB_ANNOTATION) == token
 
     return sum(1 for ts in dask_worker.state.tasks.values() if ts.state in states and mine(ts))
 
 
-def _wait_until_idle(client: Any, tasks: str | frozenset[str], timeout: float = 300.0) -> None:
-    """Wait until no worker still executes one of a job's ``tasks`` (a token in their keys, or the keys):
-    a cancelled task that is running goes on to its end, and a file it writes after the rollback would be
+def _wait_until_idle(client: Any, token: str, timeout: float = 300.0) -> None:
+    """Wait until no worker still executes a task of the job ``token`` names (see :func:`_busy_with`): a
+    cancelled task that is running goes on to its end, and a file it writes after the rollback would be
     left behind."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if not sum(client.run(_busy_with, tasks).values()):
+            if not sum(client.run(_busy_with, token).values()):
                 return
         except Exception:  # noqa: BLE001 - a worker gone meanwhile runs nothing
             return

@@ -94,8 +94,8 @@ def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
     """A ``compute`` for the writers: the graph on ``client``, stopped when the job is cancelled or a
     task fails (then only once no task of it runs any more)."""
     def compute(delayed: Any) -> None:
-        keys = frozenset(str(k) for k in delayed.__dask_graph__())
-        with dask.annotate(**{JOB_ANNOTATION: job_token(info)}):  # a later attempt waits for these tasks
+        token = job_token(info)
+        with dask.annotate(**{JOB_ANNOTATION: token}):  # what a cancel, or a later attempt, waits for
             future = client.compute(delayed)
         # waited for through an event, not future.result(timeout=…): on a loaded machine that failed exports
         # that had ended well (its own TimeoutError as the future ended, an UnboundLocalError from
@@ -109,7 +109,7 @@ def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
             future.result()  # the computation's own error, if any
         except BaseException:
             client.cancel(future)
-            _wait_until_idle(client, keys)
+            _wait_until_idle(client, token)
             raise
 
     return compute
