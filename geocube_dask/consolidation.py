@@ -13,8 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import shapely
@@ -42,6 +41,7 @@ from .entities import (
 from .errors import GeocubeError, InvalidArgument, JobConflict
 from .gdal_settings import gdal_env, public_env
 from .graph.plan import PlanRecord, Source
+from .jobdask import error_text, job_client, job_token, wait_until_idle
 from .jobs import this_process
 from .storage import delete, normalize_uri
 
@@ -50,18 +50,12 @@ if TYPE_CHECKING:
 
 S = JobState
 STORAGE_ENV = "GEOCUBE_STORAGE"
-JOB_ANNOTATION = "geocube_job"  # a dask annotation: the job (its token) of tasks whose keys do not name it
 Progress = Callable[[int, int], None]
 
 
 def default_storage() -> str:
     """``$GEOCUBE_STORAGE``, else the folder ``./geocube-data``: where consolidated files go by default."""
     return normalize_uri(os.environ.get(STORAGE_ENV) or "geocube-data")
-
-
-def job_token(info: JobInfo) -> str:
-    """A short, unique, file-name-safe name for a job's files and dask keys."""
-    return info.id.replace("-", "")[:16]
 
 
 # --- creation -------------------------------------------------------------------------------------------
@@ -222,52 +216,6 @@ def _initialise(gc: Geocube, info: JobInfo) -> JobInfo:
 # --- CREATED → CONSOLIDATIONINPROGRESS → CONSOLIDATIONDONE ----------------------------------------------
 
 
-@contextlib.contextmanager
-def _client(client: Any) -> Iterator[Any]:
-    """The given distributed client, else an in-process cluster of threads (with a dashboard)."""
-    if client is not None:
-        yield client
-        return
-    from distributed import Client, LocalCluster
-
-    threads = max(2, os.cpu_count() or 2)
-    with LocalCluster(processes=False, n_workers=1, threads_per_worker=threads, dashboard_address=":0") as cluster, \
-            Client(cluster, set_as_default=False) as own:
-        yield own
-
-
-def _busy_with(token: str, dask_worker: Any = None) -> int:
-    """(Run on a worker) how many tasks of the job ``token`` names it is still executing or about to: the
-    tasks with that token in their key or in their :data:`JOB_ANNOTATION`."""
-    states = ("waiting", "ready", "constrained", "executing", "long-running", "cancelled", "resumed")
-
-    def mine(ts: Any) -> bool:
-        return token in str(ts.key) or (ts.annotations or {}).get(JOB_ANNOTATION) == token
-
-    return sum(1 for ts in dask_worker.state.tasks.values() if ts.state in states and mine(ts))
-
-
-def _wait_until_idle(client: Any, token: str, timeout: float = 300.0) -> None:
-    """Wait until no worker still executes a task of the job ``token`` names (see :func:`_busy_with`): a
-    cancelled task that is running goes on to its end, and a file it writes after the rollback would be
-    left behind."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if not sum(client.run(_busy_with, token).values()):
-                return
-        except Exception:  # noqa: BLE001 - a worker gone meanwhile runs nothing
-            return
-        time.sleep(0.2)
-
-
-def _error_text(exc: BaseException | None) -> str:
-    if exc is None:
-        return "cancelled"
-    text = str(exc).strip() or repr(exc)
-    return text if isinstance(exc, GeocubeError) else f"{type(exc).__name__}: {text}"
-
-
 def consolidate(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Progress | None = None) -> JobInfo:
     """Compute the pending tasks in one dask graph, storing each outcome as it comes.
 
@@ -286,7 +234,7 @@ def consolidate(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Pro
     cancelled = False
     if todo:
         graph = consolidation_graph([FilePlan.from_json(t.plan) for t in todo], settings, job_token(info))
-        with _client(client) as dask_client:
+        with job_client(client) as dask_client:
             gc.log_job(info, f"computing {len(todo)} file(s); dashboard: {dask_client.dashboard_link}")
             futures = dask_client.compute(list(graph.values()))
             key_of = {f.key: k for f, k in zip(futures, graph, strict=True)}
@@ -295,7 +243,7 @@ def consolidate(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Pro
                 if fut.status == "finished":
                     gc.finish_task(info, key, TaskState.DONE, result=fut.result())
                 else:
-                    error = _error_text(fut.exception() if fut.status == "error" else None)
+                    error = error_text(fut.exception() if fut.status == "error" else None)
                     gc.finish_task(info, key, TaskState.FAILED, error=error)
                     gc.log_job(info, f"task {key} failed: {error}", "ERROR")
                 done += 1
@@ -304,7 +252,7 @@ def consolidate(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Pro
                 if gc.load_job(info.id).state is S.CONSOLIDATIONCANCELLING:
                     cancelled = True
                     dask_client.cancel(futures)
-                    _wait_until_idle(dask_client, job_token(info))
+                    wait_until_idle(dask_client, job_token(info))
                     break
     current = gc.load_job(info.id)
     if cancelled or current.state is S.CONSOLIDATIONCANCELLING:
@@ -404,7 +352,7 @@ def delete_untidy(gc: Geocube, info: JobInfo) -> list[str]:
             delete(uri)
         except Exception as exc:  # noqa: BLE001 - any storage failure leaves the job untidy, not broken
             left.append(uri)
-            gc.log_job(info, f"cannot delete {uri}: {_error_text(exc)}", "ERROR")
+            gc.log_job(info, f"cannot delete {uri}: {error_text(exc)}", "ERROR")
     return left
 
 
@@ -444,4 +392,4 @@ def rollback(gc: Geocube, info: JobInfo) -> JobInfo:
     except Exception as exc:  # noqa: BLE001 - whatever stopped the rollback is reported, retry re-runs it
         info = gc.load_job(info.id)
         return gc.update_job(info, state=S.ROLLBACKFAILED, owner=None, level="ERROR",
-                             log=f"rollback failed: {_error_text(exc)}; retry() or cancel() rolls back again")
+                             log=f"rollback failed: {error_text(exc)}; retry() or cancel() rolls back again")

@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any
 import dask
 
 from .cli.export import ZARR_FORMATS, cube_info, output_format, remove, temporary, write_geotiff, write_zarr
-from .consolidation import JOB_ANNOTATION, _client, _error_text, _wait_until_idle, job_token
 from .entities import JobInfo, JobState, Task, TaskState
 from .errors import GeocubeError, InvalidArgument, JobConflict
 from .graph.plan import CubePlan
+from .jobdask import JOB_ANNOTATION, error_text, job_client, job_token, wait_until_idle
 from .jobs import this_process
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def _computer(gc: Geocube, info: JobInfo, client: Any) -> Callable[[Any], None]:
             future.result()  # the computation's own error, if any
         except BaseException:
             client.cancel(future)
-            _wait_until_idle(client, token)
+            wait_until_idle(client, token)
             raise
 
     return compute
@@ -147,15 +147,15 @@ def export(gc: Geocube, info: JobInfo, *, client: Any = None, progress: Progress
     if progress is not None:
         progress(0, 1)
     try:
-        with _client(client) as dask_client:
+        with job_client(client) as dask_client:
             if taken_over:  # they would write into the temporary the new attempt writes again
-                _wait_until_idle(dask_client, job_token(info))
+                wait_until_idle(dask_client, job_token(info))
             gc.log_job(info, f"writing {info.payload['out']}; dashboard: {dask_client.dashboard_link}")
             result = _write(gc, info, dask_client)
     except Cancelled:
         return rollback(gc, gc.load_job(info.id))
     except Exception as exc:  # noqa: BLE001 - any failure is the job's outcome, reported in it
-        error = _error_text(exc)
+        error = error_text(exc)
         gc.finish_task(info, TASK, TaskState.FAILED, error=error)
         return _finish(gc, info, state=S.EXPORTFAILED, level="ERROR",
                        log=f"export failed, nothing written under {info.payload['out']}: {error}; retry() writes "
@@ -196,4 +196,4 @@ def rollback(gc: Geocube, info: JobInfo) -> JobInfo:
     except Exception as exc:  # noqa: BLE001 - whatever stopped the rollback is reported, retry re-runs it
         info = gc.load_job(info.id)
         return gc.update_job(info, state=S.ROLLBACKFAILED, owner=None, level="ERROR",
-                             log=f"rollback failed: {_error_text(exc)}; retry() or cancel() rolls back again")
+                             log=f"rollback failed: {error_text(exc)}; retry() or cancel() rolls back again")

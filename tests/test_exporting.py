@@ -18,9 +18,9 @@ from test_consolidation import BOUNDS, CRS, RES, cube, indexed, scene_paths  # n
 import geocube_dask as gd
 from geocube_dask import exporting
 from geocube_dask.cli.export import temporary
-from geocube_dask.consolidation import JOB_ANNOTATION, job_token
 from geocube_dask.entities import JobState, JobType, TaskState
 from geocube_dask.graph import cube as cube_module
+from geocube_dask.jobdask import JOB_ANNOTATION, job_token
 
 S = JobState
 
@@ -86,7 +86,7 @@ def test_a_failed_export_leaves_nothing_and_is_retried(gc, indexed, tmp_path: Pa
 # the in-process cluster's tasks run in this process (threads): they see these events
 started, stopped = threading.Event(), threading.Event()
 annotations: list[dict] = []
-run_chunk_job, wait_until_idle = cube_module.run_chunk_job, exporting._wait_until_idle
+run_chunk_job, wait_until_idle = cube_module.run_chunk_job, exporting.wait_until_idle
 
 
 def slow_chunk(job):
@@ -116,7 +116,7 @@ def test_cancel_an_export(gc, indexed, tmp_path: Path, monkeypatch: pytest.Monke
     stopped.clear()
     annotations.clear()
     monkeypatch.setattr(cube_module, "run_chunk_job", slow_chunk)
-    monkeypatch.setattr(exporting, "_wait_until_idle", stopping)
+    monkeypatch.setattr(exporting, "wait_until_idle", stopping)
     job = gc.export_job(plan(gc, inst), out, name="e1")
     driver = threading.Thread(target=job.run)
     driver.start()
